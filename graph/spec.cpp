@@ -1,0 +1,487 @@
+#include "graph/spec.h"
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "graph/errors.h"
+
+namespace vsr {
+
+const StageDecl* Spec::stage(const std::string& name) const {
+  for (const auto& s : stages) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+namespace {
+
+std::string kind_of(const json& v) {
+  if (v.is_null()) return "null";
+  if (v.is_boolean()) return "bool";
+  if (v.is_number_integer()) return "int";
+  if (v.is_number()) return "float";
+  if (v.is_string()) return "string";
+  if (v.is_array()) return "array";
+  return "object";
+}
+
+std::string quoted_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "'" : ", '") + i + "'";
+  return out.empty() ? "<none>" : out;
+}
+
+std::string port_names(const std::vector<PortSpec>& ports) {
+  std::vector<std::string> names;
+  for (const auto& p : ports) names.push_back(p.name);
+  return quoted_list(names);
+}
+
+class Checker {
+ public:
+  Checker(const json& doc, const Registry& registry) : doc_(doc), registry_(registry) {}
+
+  std::vector<SpecProblem> run(Spec* out) {
+    if (!doc_.is_object()) {
+      add("$",
+          "expected a JSON object with 'version', 'stages' and 'edges', found " + kind_of(doc_));
+      return problems_;
+    }
+    check_top();
+    check_stages();
+    check_edges();
+    check_inputs_connected();
+    check_cycles();
+    if (problems_.empty() && out) *out = std::move(spec_);
+    return problems_;
+  }
+
+ private:
+  void add(std::string path, std::string message) {
+    problems_.push_back({std::move(path), std::move(message)});
+  }
+
+  void check_top() {
+    static const std::vector<std::string> kKeys = {
+        "version", "name", "description", "max_in_flight", "stages", "edges", "meta"};
+    for (const auto& [key, _] : doc_.items()) {
+      if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
+        add("$." + key, unknown_key_message(key, kKeys));
+      }
+    }
+    if (!doc_.contains("version")) {
+      add("$.version", "missing; add \"version\": " + std::to_string(kSpecVersion));
+    } else if (!doc_["version"].is_number_integer() || doc_["version"] != kSpecVersion) {
+      add("$.version", "expected " + std::to_string(kSpecVersion) + ", found " +
+                           doc_["version"].dump() + "; this vsr_flow reads spec version " +
+                           std::to_string(kSpecVersion));
+    }
+    if (doc_.contains("name")) {
+      if (doc_["name"].is_string()) {
+        spec_.name = doc_["name"];
+      } else {
+        add("$.name", "expected a string, found " + kind_of(doc_["name"]));
+      }
+    }
+    if (doc_.contains("max_in_flight")) {
+      spec_.max_in_flight = positive_int(doc_["max_in_flight"], "$.max_in_flight");
+    }
+    if (doc_.contains("meta")) {
+      if (doc_["meta"].is_object()) {
+        spec_.meta = doc_["meta"];
+      } else {
+        add("$.meta", "expected an object, found " + kind_of(doc_["meta"]));
+      }
+    }
+  }
+
+  int positive_int(const json& v, const std::string& path) {
+    if (!v.is_number_integer() || v.get<long long>() < 1) {
+      add(path, "expected an integer >= 1, found " + v.dump());
+      return 1;
+    }
+    return v.get<int>();
+  }
+
+  static std::string unknown_key_message(const std::string& key,
+                                         const std::vector<std::string>& known) {
+    std::string msg = "unknown key '" + key + "'";
+    const std::string near = closest_match(key, known);
+    if (!near.empty()) msg += " (did you mean '" + near + "'?)";
+    return msg + "; known keys: " + quoted_list(known);
+  }
+
+  void check_stages() {
+    if (!doc_.contains("stages")) {
+      add("$.stages", "missing; add an array of stages");
+      return;
+    }
+    const json& stages = doc_["stages"];
+    if (!stages.is_array()) {
+      add("$.stages", "expected an array of stages, found " + kind_of(stages));
+      return;
+    }
+    std::map<std::string, std::string> seen;  // name -> path
+    for (size_t i = 0; i < stages.size(); ++i) {
+      const std::string path = "$.stages[" + std::to_string(i) + "]";
+      const json& s = stages[i];
+      if (!s.is_object()) {
+        add(path, "expected an object with 'name' and 'type', found " + kind_of(s));
+        continue;
+      }
+      StageDecl decl;
+      decl.path = path;
+      static const std::vector<std::string> kKeys = {"name",        "type",          "params",
+                                                     "concurrency", "max_in_flight", "doc"};
+      for (const auto& [key, _] : s.items()) {
+        if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
+          add(path + "." + key, unknown_key_message(key, kKeys));
+        }
+      }
+      bool named = false;
+      if (!s.contains("name") || !s["name"].is_string() || s["name"].get<std::string>().empty()) {
+        add(path + ".name", "expected a non-empty string naming the stage");
+      } else {
+        decl.name = s["name"];
+        named = true;
+        if (decl.name.find_first_of(". ->") != std::string::npos) {
+          add(path + ".name", "stage name '" + decl.name +
+                                  "' may not contain '.', '-', '>' or spaces (edges use them)");
+        }
+        auto [it, fresh] = seen.emplace(decl.name, path);
+        if (!fresh) {
+          add(path + ".name", "duplicate stage name '" + decl.name + "' (first used at " +
+                                  it->second + "); stage names must be unique");
+          named = false;
+        }
+      }
+      if (!s.contains("type") || !s["type"].is_string()) {
+        add(path + ".type", "expected a string naming a stage type; see `vsr_flow stages`");
+        continue;
+      }
+      decl.type = s["type"];
+      const StageType* type = registry_.find(decl.type);
+      if (!type) {
+        try {
+          registry_.get(decl.type);
+        } catch (const SpecError& e) {
+          add(path + ".type", e.what());
+        }
+        continue;
+      }
+      check_params(*type, s, path, decl);
+      check_concurrency(*type, s, path, decl);
+      if (named) {
+        known_.emplace(decl.name, &type->schema);
+        spec_.stages.push_back(std::move(decl));
+      }
+    }
+  }
+
+  void check_params(const StageType& type, const json& s, const std::string& path,
+                    StageDecl& decl) {
+    decl.params = json::object();
+    json given = json::object();
+    if (s.contains("params")) {
+      if (!s["params"].is_object()) {
+        add(path + ".params", "expected an object, found " + kind_of(s["params"]));
+      } else {
+        given = s["params"];
+      }
+    }
+    std::vector<std::string> names;
+    for (const auto& p : type.schema.params()) names.push_back(p.name);
+    for (const auto& [key, value] : given.items()) {
+      const ParamSpec* p = type.schema.param(key);
+      const std::string ppath = path + ".params." + key;
+      if (!p) {
+        std::string msg = "unknown param '" + key + "' for stage type " + decl.type;
+        const std::string near = closest_match(key, names);
+        if (!near.empty()) msg += " (did you mean '" + near + "'?)";
+        add(ppath, msg + "; its params: " + quoted_list(names));
+        continue;
+      }
+      if (!param_matches(p->type, value)) {
+        add(ppath, "expected " + std::string(to_string(p->type)) + ", found " + kind_of(value) +
+                       " " + value.dump());
+        continue;
+      }
+      if (value.is_number() && (p->type == ParamType::kInt || p->type == ParamType::kFloat)) {
+        const double v = value.get<double>();
+        if ((p->min && v < *p->min) || (p->max && v > *p->max)) {
+          std::ostringstream range;
+          range << (p->min ? "[" + fmt(*p->min) : "(-inf") << ", "
+                << (p->max ? fmt(*p->max) + "]" : "inf)");
+          add(ppath, "value " + value.dump() + " out of range " + range.str());
+          continue;
+        }
+      }
+      if (p->type == ParamType::kString && !p->choices.empty() &&
+          std::find(p->choices.begin(), p->choices.end(), value.get<std::string>()) ==
+              p->choices.end()) {
+        add(ppath, "expected one of " + quoted_list(p->choices) + ", found " + value.dump());
+        continue;
+      }
+      decl.params[key] = value;
+    }
+    for (const auto& p : type.schema.params()) {
+      if (given.contains(p.name)) continue;
+      if (p.required) {
+        add(path + ".params." + p.name,
+            "missing required param '" + p.name + "' (" + to_string(p.type) + ": " + p.doc + ")");
+      } else {
+        decl.params[p.name] = p.default_value;
+      }
+    }
+  }
+
+  static std::string fmt(double v) {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+  }
+
+  void check_concurrency(const StageType& type, const json& s, const std::string& path,
+                         StageDecl& decl) {
+    if (s.contains("concurrency")) {
+      const json& c = s["concurrency"];
+      const std::string cpath = path + ".concurrency";
+      if (c.is_string() && c == "unlimited") {
+        decl.concurrency = 0;
+      } else if (c.is_number_integer() && c.get<long long>() >= 1) {
+        decl.concurrency = c.get<int>();
+      } else {
+        add(cpath, "expected an integer >= 1 or \"unlimited\", found " + c.dump());
+      }
+      if (decl.concurrency != 1 && !type.schema.allows_concurrency()) {
+        add(cpath,
+            "stage type " + decl.type + " is serial and runs with concurrency 1; remove this key");
+      }
+    }
+    const bool source = type.schema.kind() == StageKind::kSource;
+    if (s.contains("max_in_flight")) {
+      if (!source) {
+        add(path + ".max_in_flight",
+            "only sources take max_in_flight; stage type " + decl.type + " has inputs");
+      } else {
+        decl.max_in_flight = positive_int(s["max_in_flight"], path + ".max_in_flight");
+      }
+    } else if (source) {
+      decl.max_in_flight = spec_.max_in_flight;
+    }
+  }
+
+  // "a.out -> b.in" or {"from": "a.out", "to": "b.in"}.
+  bool parse_edge(const json& e, const std::string& path, std::string& from, std::string& to) {
+    if (e.is_string()) {
+      const std::string text = e;
+      const auto arrow = text.find("->");
+      if (arrow == std::string::npos) {
+        add(path, "expected \"stage.port -> stage.port\", found " + e.dump());
+        return false;
+      }
+      auto trim = [](std::string x) {
+        const auto b = x.find_first_not_of(' ');
+        const auto f = x.find_last_not_of(' ');
+        return b == std::string::npos ? std::string() : x.substr(b, f - b + 1);
+      };
+      from = trim(text.substr(0, arrow));
+      to = trim(text.substr(arrow + 2));
+      return true;
+    }
+    if (e.is_object() && e.contains("from") && e.contains("to") && e["from"].is_string() &&
+        e["to"].is_string()) {
+      from = e["from"];
+      to = e["to"];
+      return true;
+    }
+    add(path,
+        "expected \"stage.port -> stage.port\" or {\"from\": ..., \"to\": ...}, found " + e.dump());
+    return false;
+  }
+
+  // Resolves "stage.port" against the inputs or outputs of a known stage.
+  const PortSpec* resolve(const std::string& text, bool output, const std::string& path,
+                          PortRef& ref) {
+    const auto dot = text.find('.');
+    if (dot == std::string::npos || dot == 0 || dot + 1 == text.size()) {
+      add(path, "expected stage.port, found '" + text + "'");
+      return nullptr;
+    }
+    ref.stage = text.substr(0, dot);
+    ref.port = text.substr(dot + 1);
+    auto it = known_.find(ref.stage);
+    if (it == known_.end()) {
+      std::vector<std::string> names;
+      for (const auto& [n, _] : known_) names.push_back(n);
+      std::string msg = "edge names unknown stage '" + ref.stage + "'";
+      const std::string near = closest_match(ref.stage, names);
+      if (!near.empty()) msg += " (did you mean '" + near + "'?)";
+      add(path, msg + "; stages: " + quoted_list(names));
+      return nullptr;
+    }
+    const StageSchema& schema = *it->second;
+    const PortSpec* port = output ? schema.output_port(ref.port) : schema.input_port(ref.port);
+    if (!port) {
+      const auto& ports = output ? schema.outputs() : schema.inputs();
+      add(path, std::string("stage '") + ref.stage + "' (type " + schema.type() + ") has no " +
+                    (output ? "output" : "input") + " port '" + ref.port + "'; its " +
+                    (output ? "outputs" : "inputs") + ": " + port_names(ports));
+    }
+    return port;
+  }
+
+  void check_edges() {
+    if (!doc_.contains("edges")) {
+      add("$.edges", "missing; add an array of \"stage.port -> stage.port\" edges");
+      return;
+    }
+    const json& edges = doc_["edges"];
+    if (!edges.is_array()) {
+      add("$.edges", "expected an array, found " + kind_of(edges));
+      return;
+    }
+    std::set<std::pair<std::string, std::string>> seen;
+    for (size_t i = 0; i < edges.size(); ++i) {
+      const std::string path = "$.edges[" + std::to_string(i) + "]";
+      std::string from, to;
+      if (!parse_edge(edges[i], path, from, to)) continue;
+      EdgeDecl edge;
+      edge.path = path;
+      const PortSpec* out = resolve(from, /*output=*/true, path, edge.from);
+      const PortSpec* in = resolve(to, /*output=*/false, path, edge.to);
+      if (!out || !in) continue;
+      if (out->type != in->type) {
+        add(path, "type mismatch: " + edge.from.str() + " (stage type " +
+                      known_[edge.from.stage]->type() + ") emits " + out->type + " but " +
+                      edge.to.str() + " (stage type " + known_[edge.to.stage]->type() + ") takes " +
+                      in->type);
+        continue;
+      }
+      if (!seen.emplace(edge.from.str(), edge.to.str()).second) {
+        add(path, "duplicate edge " + edge.from.str() + " -> " + edge.to.str());
+        continue;
+      }
+      edge.type = out->type;
+      spec_.edges.push_back(std::move(edge));
+    }
+  }
+
+  void check_inputs_connected() {
+    if (!doc_.contains("edges") || !doc_["edges"].is_array()) return;
+    std::set<std::string> fed;
+    for (const auto& e : spec_.edges) fed.insert(e.to.str());
+    for (const auto& s : spec_.stages) {
+      for (const auto& p : known_[s.name]->inputs()) {
+        const std::string ref = s.name + "." + p.name;
+        if (!fed.count(ref)) {
+          add(s.path, "input " + ref + " (" + p.type +
+                          ") is not connected; add an edge \"<stage>.<port> -> " + ref + "\"");
+        }
+      }
+    }
+  }
+
+  void check_cycles() {
+    std::map<std::string, std::vector<std::string>> next;
+    for (const auto& e : spec_.edges) next[e.from.stage].push_back(e.to.stage);
+    std::map<std::string, int> state;  // 0 new, 1 on stack, 2 done
+    std::vector<std::string> stack;
+    std::set<std::string> reported;
+    std::function<void(const std::string&)> visit = [&](const std::string& n) {
+      state[n] = 1;
+      stack.push_back(n);
+      for (const auto& m : next[n]) {
+        if (state[m] == 1) {
+          auto from = std::find(stack.begin(), stack.end(), m);
+          std::string cycle;
+          for (auto it = from; it != stack.end(); ++it) cycle += *it + " -> ";
+          if (reported.insert(m).second) {
+            add("$.edges", "cycle: " + cycle + m +
+                               "; a pipeline must be acyclic (sources bound what is in flight)");
+          }
+        } else if (state[m] == 0) {
+          visit(m);
+        }
+      }
+      stack.pop_back();
+      state[n] = 2;
+    };
+    for (const auto& s : spec_.stages) {
+      if (state[s.name] == 0) visit(s.name);
+    }
+  }
+
+  const json& doc_;
+  const Registry& registry_;
+  Spec spec_;
+  std::map<std::string, const StageSchema*> known_;
+  std::vector<SpecProblem> problems_;
+};
+
+}  // namespace
+
+std::vector<SpecProblem> check_spec(const json& doc, const Registry& registry, Spec* out) {
+  return Checker(doc, registry).run(out);
+}
+
+Spec parse_spec(const json& doc, const Registry& registry, const std::string& origin) {
+  Spec spec;
+  const auto problems = check_spec(doc, registry, &spec);
+  if (!problems.empty()) {
+    std::string msg = origin + ": " + std::to_string(problems.size()) + " problem" +
+                      (problems.size() == 1 ? "" : "s") + ":";
+    for (const auto& p : problems) msg += "\n  " + p.path + ": " + p.message;
+    throw SpecError(msg);
+  }
+  return spec;
+}
+
+json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw SpecError(path + ": cannot open the file; check the path");
+  try {
+    return json::parse(in);
+  } catch (const json::parse_error& e) {
+    // Byte offset -> line:col, so the user can jump to it.
+    std::ifstream again(path);
+    std::string text((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>());
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        col = 1;
+      } else {
+        ++col;
+      }
+    }
+    throw SpecError(path + ":" + std::to_string(line) + ":" + std::to_string(col) +
+                    ": invalid JSON: " + e.what());
+  }
+}
+
+json to_json(const Spec& spec) {
+  json stages = json::array();
+  for (const auto& s : spec.stages) {
+    json j = {{"name", s.name}, {"type", s.type}, {"params", s.params}};
+    if (s.concurrency != 1)
+      j["concurrency"] = s.concurrency == 0 ? json("unlimited") : json(s.concurrency);
+    if (s.max_in_flight) j["max_in_flight"] = s.max_in_flight;
+    stages.push_back(std::move(j));
+  }
+  json edges = json::array();
+  for (const auto& e : spec.edges) edges.push_back(e.from.str() + " -> " + e.to.str());
+  json out = {{"version", spec.version},
+              {"max_in_flight", spec.max_in_flight},
+              {"stages", stages},
+              {"edges", edges}};
+  if (!spec.name.empty()) out["name"] = spec.name;
+  if (!spec.meta.empty()) out["meta"] = spec.meta;
+  return out;
+}
+
+}  // namespace vsr

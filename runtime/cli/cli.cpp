@@ -1,0 +1,171 @@
+#include "runtime/cli/cli.h"
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "graph/dot.h"
+#include "graph/errors.h"
+#include "graph/pipeline.h"
+#include "graph/registry.h"
+#include "graph/spec.h"
+#include "runtime/cli/signals.h"
+
+namespace vsr {
+
+namespace {
+
+const char kUsage[] =
+    "usage: vsr_flow <command> [args]\n"
+    "\n"
+    "commands:\n"
+    "  stages [TYPE]                  registered stage types: ports, params, defaults, docs\n"
+    "  validate SPEC                  check a pipeline spec; prints every problem at once\n"
+    "  dot SPEC                       Graphviz DOT of a spec (pipe into `dot -Tsvg`)\n"
+    "  run SPEC [--stats-json FILE]   run a pipeline spec; prints per-stage stats at the end\n"
+    "\n"
+    "SPEC is a JSON pipeline spec (format in README.md).\n";
+
+struct Args {
+  std::string command;
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> options;  // --name value
+};
+
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
+Args parse_args(int argc, char** argv, const std::vector<std::string>& valued) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--", 0) == 0) {
+      bool known = false;
+      for (const auto& v : valued) known |= (v == arg);
+      if (!known) throw UsageError("unknown option " + arg);
+      if (i + 1 >= argc) throw UsageError("option " + arg + " needs a value");
+      a.options[arg] = argv[++i];
+    } else if (a.command.empty()) {
+      a.command = arg;
+    } else {
+      a.positional.push_back(arg);
+    }
+  }
+  return a;
+}
+
+const std::string& one_path(const Args& a) {
+  if (a.positional.size() != 1) {
+    throw UsageError("'" + a.command + "' takes one SPEC path, got " +
+                     std::to_string(a.positional.size()));
+  }
+  return a.positional[0];
+}
+
+Spec load(const std::string& path) {
+  return parse_spec(read_json_file(path), Registry::global(), path);
+}
+
+void print_stage(const StageType& t) {
+  const StageSchema& s = t.schema;
+  std::cout << s.type << (s.kind() == StageKind::kSource ? "  (source)" : "")
+            << (s.allows_concurrency() ? "  (concurrent)" : "  (serial)") << "\n";
+  if (!s.doc().empty()) std::cout << "  " << s.doc() << "\n";
+  for (const auto& p : s.inputs()) {
+    std::cout << "  in  " << p.name << ": " << p.type << (p.doc.empty() ? "" : "  " + p.doc)
+              << "\n";
+  }
+  for (const auto& p : s.outputs()) {
+    std::cout << "  out " << p.name << ": " << p.type << (p.doc.empty() ? "" : "  " + p.doc)
+              << "\n";
+  }
+  for (const auto& p : s.params()) {
+    std::cout << "  param " << p.name << " (" << to_string(p.type) << ", "
+              << (p.required ? std::string("required") : "default " + p.default_value.dump())
+              << ")  " << p.doc << "\n";
+  }
+  std::cout << "\n";
+}
+
+int cmd_stages(const Args& a) {
+  const Registry& r = Registry::global();
+  if (!a.positional.empty()) {
+    for (const auto& name : a.positional) print_stage(r.get(name));
+    return 0;
+  }
+  for (const auto& name : r.names()) print_stage(*r.find(name));
+  return 0;
+}
+
+int cmd_validate(const Args& a) {
+  const std::string& path = one_path(a);
+  const Spec spec = load(path);
+  std::cout << path << ": ok (" << spec.stages.size() << " stages, " << spec.edges.size()
+            << " edges)\n";
+  return 0;
+}
+
+int cmd_dot(const Args& a) {
+  std::cout << to_dot(load(one_path(a)));
+  return 0;
+}
+
+int cmd_run(const Args& a) {
+  const Spec spec = load(one_path(a));
+  Pipeline pipeline(spec);
+  install_stop_signals(pipeline.stop_flag());
+  try {
+    pipeline.run();
+  } catch (...) {
+    install_stop_signals(nullptr);
+    std::cerr << pipeline.stats_table();
+    throw;
+  }
+  install_stop_signals(nullptr);
+  std::cerr << pipeline.stats_table();
+  if (a.options.count("--stats-json")) {
+    const std::string& out = a.options.at("--stats-json");
+    std::ofstream f(out);
+    if (!(f << pipeline.stats_json().dump(2) << "\n")) {
+      throw Error("--stats-json: cannot write " + out);
+    }
+  }
+  if (pipeline.stop_requested()) {
+    std::cerr << "vsr_flow: stopped on request\n";
+    return 130;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int cli_main(int argc, char** argv) {
+  try {
+    const Args a = parse_args(argc, argv, {"--stats-json"});
+    if (a.command.empty() || a.command == "help" || a.command == "-h") {
+      std::cout << kUsage;
+      return a.command.empty() ? 2 : 0;
+    }
+    if (a.command == "stages") return cmd_stages(a);
+    if (a.command == "validate") return cmd_validate(a);
+    if (a.command == "dot") return cmd_dot(a);
+    if (a.command == "run") return cmd_run(a);
+    throw UsageError("unknown command '" + a.command + "'");
+  } catch (const UsageError& e) {
+    std::cerr << "vsr_flow: " << e.what() << "\n\n" << kUsage;
+    return 2;
+  } catch (const SpecError& e) {
+    std::cerr << "vsr_flow: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "vsr_flow: error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace vsr

@@ -1,0 +1,3 @@
+#include "runtime/cli/cli.h"
+
+int main(int argc, char** argv) { return vsr::cli_main(argc, argv); }
