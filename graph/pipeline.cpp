@@ -61,8 +61,12 @@ struct Ticket {
 
 namespace {
 
+// What travels on an edge: the message and where it came from; the consumer maps the
+// producer's (stage, output port) to its own input port. (A per-edge tagging node would
+// do that mapping too, but oneTBB's lightweight nodes reorder messages.)
 struct Envelope {
-  std::size_t port = 0;
+  std::size_t from_stage = 0;
+  std::size_t from_port = 0;
   Message message;
   Clock::time_point queued;
 };
@@ -71,7 +75,9 @@ struct StageRt {
   const StageDecl* decl = nullptr;
   const StageSchema* schema = nullptr;
   std::unique_ptr<Stage> stage;
-  std::vector<std::unique_ptr<flow::broadcast_node<Message>>> outs;
+  std::size_t index = 0;  // position in the spec
+  std::vector<std::unique_ptr<flow::broadcast_node<Envelope>>> outs;
+  std::map<std::pair<std::size_t, std::size_t>, std::size_t> in_port;       // (stage, out) -> in
   std::unique_ptr<flow::function_node<Envelope, flow::continue_msg>> node;  // processors
   std::unique_ptr<CreditNode> source;                                       // sources
   std::shared_ptr<Credits> credits;
@@ -126,7 +132,7 @@ class PortEmitter final : public Emitter {
       }
     }
     ++rt_.out;
-    rt_.outs[port]->try_put(m);
+    rt_.outs[port]->try_put(Envelope{rt_.index, port, std::move(m), Clock::now()});
   }
   bool used_credit() const { return fresh_ != nullptr; }
 
@@ -145,7 +151,6 @@ struct Pipeline::Impl {
   std::atomic<bool> stop{false};
   std::map<std::string, std::unique_ptr<StageRt>> stages;
   std::vector<StageRt*> order;  // spec order
-  std::vector<std::unique_ptr<flow::function_node<Message, Envelope, flow::lightweight>>> taggers;
   bool ran = false;
 
   ~Impl() {
@@ -158,6 +163,7 @@ struct Pipeline::Impl {
     for (const auto& decl : spec.stages) {
       auto rt = std::make_unique<StageRt>();
       rt->decl = &decl;
+      rt->index = order.size();
       const StageType& type = registry.get(decl.type);
       rt->schema = &type.schema;
       StageContext ctx;
@@ -172,7 +178,7 @@ struct Pipeline::Impl {
         throw StageError(decl.name, decl.type, std::string("could not be created: ") + e.what());
       }
       for (size_t i = 0; i < type.schema.outputs().size(); ++i) {
-        rt->outs.push_back(std::make_unique<flow::broadcast_node<Message>>(graph));
+        rt->outs.push_back(std::make_unique<flow::broadcast_node<Envelope>>(graph));
       }
       StageRt* self = rt.get();
       if (type.schema.kind() == StageKind::kSource) {
@@ -190,8 +196,9 @@ struct Pipeline::Impl {
             graph, concurrency, [self](const Envelope& env) {
               self->add(self->blocked_ns, Clock::now() - env.queued);
               ++self->in;
+              const std::size_t port = self->in_port.at({env.from_stage, env.from_port});
               PortEmitter out(*self, &env.message.ticket());
-              self->guarded([&] { self->stage->process(env.port, env.message, out); });
+              self->guarded([&] { self->stage->process(port, env.message, out); });
               return flow::continue_msg();
             });
       }
@@ -203,13 +210,8 @@ struct Pipeline::Impl {
       StageRt& to = *stages.at(edge.to.stage);
       const std::size_t out_port = port_index(from.schema->outputs(), edge.from.port);
       const std::size_t in_port = port_index(to.schema->inputs(), edge.to.port);
-      auto tagger = std::make_unique<flow::function_node<Message, Envelope, flow::lightweight>>(
-          graph, flow::unlimited, [in_port](const Message& m) {
-            return Envelope{in_port, m, Clock::now()};
-          });
-      flow::make_edge(*from.outs[out_port], *tagger);
-      flow::make_edge(*tagger, *to.node);
-      taggers.push_back(std::move(tagger));
+      to.in_port[{from.index, out_port}] = in_port;
+      flow::make_edge(*from.outs[out_port], *to.node);
     }
   }
 

@@ -13,6 +13,7 @@
 #include "graph/registry.h"
 #include "graph/spec.h"
 #include "runtime/cli/signals.h"
+#include "runtime/mock_data.h"
 
 namespace vsr {
 
@@ -26,6 +27,9 @@ const char kUsage[] =
     "  validate SPEC                  check a pipeline spec; prints every problem at once\n"
     "  dot SPEC                       Graphviz DOT of a spec (pipe into `dot -Tsvg`)\n"
     "  run SPEC [--stats-json FILE]   run a pipeline spec; prints per-stage stats at the end\n"
+    "  mock-data --root DIR [--categories general,space,toon] [--formats small_540,...]\n"
+    "            [--lr-versions 5,7] [--count N] [--val-count N] [--scale 3] [--seed N]\n"
+    "                                 write a synthetic dataset in the spec's layout\n"
     "\n"
     "SPEC is a JSON pipeline spec (format in README.md).\n";
 
@@ -73,7 +77,7 @@ Spec load(const std::string& path) {
 
 void print_stage(const StageType& t) {
   const StageSchema& s = t.schema;
-  std::cout << s.type << (s.kind() == StageKind::kSource ? "  (source)" : "")
+  std::cout << s.type() << (s.kind() == StageKind::kSource ? "  (source)" : "")
             << (s.allows_concurrency() ? "  (concurrent)" : "  (serial)") << "\n";
   if (!s.doc().empty()) std::cout << "  " << s.doc() << "\n";
   for (const auto& p : s.inputs()) {
@@ -142,11 +146,62 @@ int cmd_run(const Args& a) {
   return 0;
 }
 
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::string item;
+  for (char c : text + ",") {
+    if (c == ',') {
+      if (!item.empty()) out.push_back(item);
+      item.clear();
+    } else if (c != ' ') {
+      item += c;
+    }
+  }
+  return out;
+}
+
+long long int_option(const Args& a, const std::string& name, long long fallback) {
+  auto it = a.options.find(name);
+  if (it == a.options.end()) return fallback;
+  try {
+    std::size_t used = 0;
+    const long long v = std::stoll(it->second, &used);
+    if (used == it->second.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw UsageError(name + " expects an integer, found '" + it->second + "'");
+}
+
+int cmd_mock_data(const Args& a) {
+  if (!a.options.count("--root")) throw UsageError("mock-data needs --root DIR");
+  MockDataOptions o;
+  o.root = a.options.at("--root");
+  if (a.options.count("--categories")) o.categories = split_list(a.options.at("--categories"));
+  if (a.options.count("--formats")) o.formats = split_list(a.options.at("--formats"));
+  if (a.options.count("--lr-versions")) {
+    o.lr_versions.clear();
+    for (const auto& v : split_list(a.options.at("--lr-versions"))) {
+      o.lr_versions.push_back(v == "5" || v == "5frames" ? 5 : v == "7" || v == "7frames" ? 7 : -1);
+      if (o.lr_versions.back() < 0) throw UsageError("--lr-versions takes 5 and/or 7, found " + v);
+    }
+  }
+  o.count = static_cast<int>(int_option(a, "--count", o.count));
+  o.val_count = static_cast<int>(int_option(a, "--val-count", o.val_count));
+  o.scale = static_cast<int>(int_option(a, "--scale", o.scale));
+  o.seed = static_cast<std::uint64_t>(int_option(a, "--seed", 0));
+  const MockDataSummary summary = write_mock_dataset(o);
+  std::cout << "mock-data: wrote " << summary.files << " files (" << summary.clips
+            << " training samples) under " << o.root.string() << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int cli_main(int argc, char** argv) {
   try {
-    const Args a = parse_args(argc, argv, {"--stats-json"});
+    const Args a = parse_args(argc, argv,
+                              {"--stats-json", "--root", "--categories", "--formats",
+                               "--lr-versions", "--count", "--val-count", "--scale", "--seed"});
     if (a.command.empty() || a.command == "help" || a.command == "-h") {
       std::cout << kUsage;
       return a.command.empty() ? 2 : 0;
@@ -155,6 +210,7 @@ int cli_main(int argc, char** argv) {
     if (a.command == "validate") return cmd_validate(a);
     if (a.command == "dot") return cmd_dot(a);
     if (a.command == "run") return cmd_run(a);
+    if (a.command == "mock-data") return cmd_mock_data(a);
     throw UsageError("unknown command '" + a.command + "'");
   } catch (const UsageError& e) {
     std::cerr << "vsr_flow: " << e.what() << "\n\n" << kUsage;

@@ -203,3 +203,19 @@ TEST(Message, TypeCheckedAccess) {
 
 }  // namespace
 }  // namespace vsr
+
+namespace vsr {
+namespace {
+
+TEST_F(PipelineTest, SerialChainKeepsOrder) {
+  Pipeline p(testing::test_spec(
+                 chain({{"name", "sq"}, {"type", "thrower"}, {"params", {{"fail_at", -5}}}}, 500)),
+             testing::test_registry());
+  p.run();
+  const auto log = testing::sink_log("out");
+  ASSERT_EQ(log.values.size(), 500u);
+  for (long long i = 0; i < 500; ++i) ASSERT_EQ(log.values[i], i);
+}
+
+}  // namespace
+}  // namespace vsr

@@ -1,0 +1,85 @@
+// Image operations of the data path, on cv::Mat (no torch): reading, LR stack splitting and
+// size checks, sub-pixel shift, down/upscaling, validation LR synthesis, augmentation, PNG
+// writing. Images are CV_32FC3, RGB, in [0, 1] unless a function says otherwise.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+namespace vsr {
+
+// Reads a PNG or JPEG (8- or 16-bit; grayscale expanded to 3 channels; alpha dropped) as
+// CV_32FC3 RGB in [0, 1]. Throws DataError naming the file when it is missing or unreadable.
+cv::Mat read_image_rgb(const std::filesystem::path& path);
+
+// Splits a vertically stacked LR image into `frames` frames of expected_lr each (views into
+// `stack`, no copy). The stack must be exactly expected_lr.width x (frames x
+// expected_lr.height); otherwise DataError, e.g. "Wrong frame count in <file>: expected
+// 180x1260 (7 frames x LR height 180), found 180x900 (looks like 5 frames ...)".
+std::vector<cv::Mat> split_stack(const cv::Mat& stack, int frames, cv::Size expected_lr,
+                                 const std::string& file);
+
+// Throws DataError unless gt is exactly `expected` (the format's GT size, scale x LR frame).
+void check_gt_size(const cv::Mat& gt, cv::Size expected, const std::string& file);
+
+// Shifts the content right by dx pixels (negative: left), sub-pixel, bicubic, replicating the
+// border: out(x, y) = img(x - dx, y). A shift of 0 returns an identical copy.
+cv::Mat shift_horizontal(const cv::Mat& img, double dx);
+// The same for a 2-D translation: out(x, y) = img(x - dx, y - dy).
+cv::Mat shift_image(const cv::Mat& img, double dx, double dy);
+
+// Area-average downscale by an integer factor; both sides must be divisible by scale
+// (std::invalid_argument otherwise; see crop_to_multiple).
+cv::Mat downscale(const cv::Mat& img, int scale);
+// Bicubic upscale by an integer factor (half-pixel centres, as torch's align_corners=false).
+cv::Mat bicubic_upscale(const cv::Mat& img, int scale);
+// The top-left region whose sides are the largest multiples of scale (a view, no copy).
+cv::Mat crop_to_multiple(const cv::Mat& img, int scale);
+
+// The spec's validation LR frames: gt is first cropped to sides divisible by scale (the
+// cropped GT is what predictions are compared with); frame i is that GT shifted horizontally
+// by shifts[i] pixels, then downscaled by scale.
+struct ValSample {
+  cv::Mat gt;                   // cropped GT
+  std::vector<cv::Mat> frames;  // shifts.size() LR frames
+};
+ValSample make_val_lr_frames(const cv::Mat& gt, const std::vector<double>& shifts, int scale);
+
+// Writes an 8-bit PNG through a temporary file in the same folder and a rename, so the real
+// name never holds a partial file; creates missing parent folders. img is RGB (or gray),
+// CV_32F in [0, 1] (clamped, rounded) or CV_8U. Throws DataError when it cannot be written.
+void write_png_atomic(const std::filesystem::path& path, const cv::Mat& img);
+
+// Geometric augmentation; rot90 rotates k quarter turns counter-clockwise (as numpy/torch).
+cv::Mat hflip(const cv::Mat& img);
+cv::Mat vflip(const cv::Mat& img);
+cv::Mat rot90(const cv::Mat& img, int k);
+
+// One augmentation decision, applied identically to a GT and its frames.
+struct Augmentation {
+  bool hflip = false;
+  bool vflip = false;
+  int rot90 = 0;         // quarter turns, 0..3
+  bool reverse = false;  // temporal order of the frames
+};
+
+// Probabilities (0..1) of each augmentation.
+struct AugmentProbs {
+  double hflip = 0;
+  double vflip = 0;
+  double rot90 = 0;    // only used when allow_rot90 (square formats)
+  double reverse = 0;  // temporal reversal
+};
+
+// Draws an augmentation from a 64-bit seed (a SamplePick's seed): the same seed gives the same
+// decision everywhere. A rotation, when drawn, is 1, 2 or 3 quarter turns.
+Augmentation draw_augmentation(std::uint64_t seed, const AugmentProbs& probs, bool allow_rot90);
+
+// Applies `aug` to gt and every frame (flips, then rotation; then temporal reversal).
+void apply_augmentation(const Augmentation& aug, cv::Mat& gt, std::vector<cv::Mat>& frames);
+
+}  // namespace vsr

@@ -1,0 +1,98 @@
+#include "stages/data/sample.h"
+
+#include "graph/registry.h"
+#include "stages/data/messages.h"
+
+namespace vsr {
+
+StageSchema SampleStage::schema() {
+  return StageSchema("sample")
+      .doc(
+          "training source: per step picks a format by weight and emits batch_size x "
+          "gradient_accumulation SampleRequests, one micro-batch per credit")
+      .output<SampleRequest>("out", "requests in step, micro-batch, slot order")
+      .required("data_root", ParamType::kString, "dataset root (DATA.data_root)")
+      .required("category", ParamType::kString, "general, space or toon")
+      .choices({"general", "space", "toon"})
+      .required("lr_version", ParamType::kString, "5frames or 7frames")
+      .choices({"5frames", "7frames"})
+      .optional("scale", ParamType::kInt, 3, "GT size / LR frame size")
+      .range(2, 4)
+      .required("formats", ParamType::kStringList, "formats to train on")
+      .required("format_weights", ParamType::kFloatList, "sampling weight per format")
+      .required("batch_size", ParamType::kIntList, "micro-batch size per format")
+      .required("gradient_accumulation", ParamType::kIntList, "micro-batches per step, per format")
+      .required("total_steps", ParamType::kInt, "optimizer steps to plan")
+      .at_least(1)
+      .optional("start_step", ParamType::kInt, 0, "first step to emit")
+      .at_least(0)
+      .optional("seed", ParamType::kInt, 0, "sampling and augmentation seed");
+}
+
+SampleStage::SampleStage(const StageContext& ctx)
+    : ctx_(ctx),
+      formats_(ctx.param<std::vector<std::string>>("formats")),
+      weights_(ctx.param<std::vector<double>>("format_weights")),
+      batch_size_(ctx.param<std::vector<int>>("batch_size")),
+      accum_(ctx.param<std::vector<int>>("gradient_accumulation")),
+      total_steps_(ctx.param<std::int64_t>("total_steps")),
+      start_step_(ctx.param<std::int64_t>("start_step")),
+      scale_(ctx.param<int>("scale")),
+      step_(start_step_) {
+  const std::size_t n = formats_.size();
+  if (n == 0) throw std::invalid_argument("params.formats is empty; list at least one format");
+  if (weights_.size() != n || batch_size_.size() != n || accum_.size() != n) {
+    throw std::invalid_argument(
+        "params.format_weights, batch_size and gradient_accumulation need one entry per format (" +
+        std::to_string(n) + "), found " + std::to_string(weights_.size()) + ", " +
+        std::to_string(batch_size_.size()) + " and " + std::to_string(accum_.size()));
+  }
+  for (const auto& f : formats_) {
+    const FormatInfo& info = format_info(f);  // throws naming the known formats
+    lr_width(info, scale_);
+    lr_height(info, scale_);
+  }
+}
+
+void SampleStage::open() {
+  index_ = scan_dataset(ctx_.param<std::string>("data_root"), ctx_.param<std::string>("category"),
+                        ctx_.param<std::string>("lr_version"), formats_);
+  sampler_ =
+      std::make_unique<StepSampler>(index_.sizes(), weights_, batch_size_, accum_,
+                                    static_cast<std::uint64_t>(ctx_.param<std::int64_t>("seed")));
+}
+
+bool SampleStage::produce(Emitter& out) {
+  if (step_ >= total_steps_) return false;
+  if (micro_ == 0) plan_ = sampler_->plan(step_);
+  const FormatIndex& fmt = index_.formats[plan_.format];
+  for (int slot = 0; slot < plan_.batch_size; ++slot) {
+    auto r = std::make_shared<SampleRequest>();
+    const SamplePick& pick = plan_.picks[micro_][slot];
+    r->seq = seq_;
+    r->step = step_;
+    r->micro = micro_;
+    r->slot = slot;
+    r->batch_size = plan_.batch_size;
+    r->accum = plan_.accum;
+    r->format = fmt.format.name;
+    r->format_index = plan_.format;
+    r->gt_size = cv::Size(fmt.format.width, fmt.format.height);
+    r->frames = index_.lr_version.frames;
+    r->scale = scale_;
+    r->gt_path = fmt.gt_path(pick.file);
+    r->lr_path = fmt.lr_path(pick.file);
+    r->seed = pick.seed;
+    out.emit<SampleRequest>(0, std::move(r));
+  }
+  ++seq_;
+  if (++micro_ == plan_.accum) {
+    micro_ = 0;
+    ++step_;
+  }
+  return true;
+}
+
+VSR_REGISTER_STAGE(SampleStage);
+
+}  // namespace vsr
