@@ -283,6 +283,10 @@ const std::vector<KeyDef>& schema() {
       Int("DATA.prefetch", "4", closed(1, 1024),
           "Micro-batches in flight ahead of the train step (bounds memory).",
           put<&TC::data, &DC::prefetch>),
+      Int("DATA.augmentation.crop", "0", closed(0, 4096),
+          "Random GT crop size in pixels per sample (a multiple of MODEL.scale, aligned to the LR "
+          "grid), as BasicSR's gt_size; 0 trains on whole patches.",
+          put<&TC::data, &DC::augmentation, &AC::crop>),
       Float("DATA.augmentation.hflip", "0.5", closed(0, 1), "Probability of a horizontal flip.",
             put<&TC::data, &DC::augmentation, &AC::hflip>),
       Float("DATA.augmentation.vflip", "0.5", closed(0, 1), "Probability of a vertical flip.",

@@ -39,6 +39,7 @@ struct ModelConfig {
 };
 
 struct AugmentConfig {
+  int crop = 0;      // GT crop size in pixels; 0 = whole patch
   double hflip = 0;  // probabilities 0..1
   double vflip = 0;
   double rot90 = 0;

@@ -47,7 +47,8 @@ json compile_train_spec(const TrainConfig& config, const std::string& config_tex
   decode["concurrency"] = data.num_workers;
 
   json augment = stage("augment", "augment",
-                       {{"hflip", data.augmentation.hflip},
+                       {{"crop", data.augmentation.crop},
+                        {"hflip", data.augmentation.hflip},
                         {"vflip", data.augmentation.vflip},
                         {"rot90", data.augmentation.rot90},
                         {"reverse", data.augmentation.reverse}});
@@ -84,7 +85,7 @@ json compile_train_spec(const TrainConfig& config, const std::string& config_tex
   spec["stages"] = json::array({
       sample,
       decode,
-      stage("split", "split", {{"frames", data.frames}, {"scale", model.scale}}),
+      stage("split", "split", json::object()),
       augment,
       stage("batch", "batch", json::object()),
       stage("train_step", "train_step",
@@ -135,6 +136,7 @@ json compile_train_spec(const TrainConfig& config, const std::string& config_tex
       "validate.out -> tensorboard.val",
       "validate.out -> checkpoint.val",
       "validate.images -> image_writer.in",
+      "validate.images -> tensorboard.images",
   });
   spec["meta"] = {{"config_text", config_text},
                   {"overrides", config.overrides},

@@ -1,9 +1,12 @@
 #include "runtime/cli/cli.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -12,8 +15,14 @@
 #include "graph/pipeline.h"
 #include "graph/registry.h"
 #include "graph/spec.h"
+#include "runtime/cli/compile.h"
+#include "runtime/cli/selftest.h"
 #include "runtime/cli/signals.h"
+#include "runtime/cli/tee.h"
+#include "runtime/errors.h"
+#include "runtime/fileio.h"
 #include "runtime/mock_data.h"
+#include "runtime/tensorboard.h"
 
 namespace vsr {
 
@@ -23,20 +32,25 @@ const char kUsage[] =
     "usage: vsr_flow <command> [args]\n"
     "\n"
     "commands:\n"
+    "  run SPEC|CONFIG [--set KEY=VALUE]... [--stats-json FILE]\n"
+    "                                 run a pipeline spec, or train from a YAML config\n"
+    "  compile CONFIG [--set KEY=VALUE]... [-o SPEC.json]\n"
+    "                                 YAML training config -> self-contained pipeline spec\n"
+    "  validate SPEC|CONFIG           check a spec or config; prints every problem at once\n"
+    "  dot SPEC|CONFIG                Graphviz DOT of the pipeline (pipe into `dot -Tsvg`)\n"
     "  stages [TYPE]                  registered stage types: ports, params, defaults, docs\n"
-    "  validate SPEC                  check a pipeline spec; prints every problem at once\n"
-    "  dot SPEC                       Graphviz DOT of a spec (pipe into `dot -Tsvg`)\n"
-    "  run SPEC [--stats-json FILE]   run a pipeline spec; prints per-stage stats at the end\n"
     "  mock-data --root DIR [--categories general,space,toon] [--formats small_540,...]\n"
     "            [--lr-versions 5,7] [--count N] [--val-count N] [--scale 3] [--seed N]\n"
     "                                 write a synthetic dataset in the spec's layout\n"
+    "  selftest [--keep DIR]          check this installation end to end on mock data\n"
     "\n"
-    "SPEC is a JSON pipeline spec (format in README.md).\n";
+    "SPEC is a JSON pipeline spec, CONFIG a YAML training config (*.yaml); see README.md.\n";
 
 struct Args {
   std::string command;
   std::vector<std::string> positional;
   std::map<std::string, std::string> options;  // --name value
+  std::vector<std::string> sets;               // every --set KEY=VALUE, in order
 };
 
 class UsageError : public Error {
@@ -53,7 +67,14 @@ Args parse_args(int argc, char** argv, const std::vector<std::string>& valued) {
       for (const auto& v : valued) known |= (v == arg);
       if (!known) throw UsageError("unknown option " + arg);
       if (i + 1 >= argc) throw UsageError("option " + arg + " needs a value");
-      a.options[arg] = argv[++i];
+      if (arg == "--set") {
+        a.sets.push_back(argv[++i]);
+      } else {
+        a.options[arg] = argv[++i];
+      }
+    } else if (arg == "-o") {
+      if (i + 1 >= argc) throw UsageError("option -o needs a value");
+      a.options["-o"] = argv[++i];
     } else if (a.command.empty()) {
       a.command = arg;
     } else {
@@ -71,9 +92,7 @@ const std::string& one_path(const Args& a) {
   return a.positional[0];
 }
 
-Spec load(const std::string& path) {
-  return parse_spec(read_json_file(path), Registry::global(), path);
-}
+LoadedSpec load(const Args& a) { return load_spec_or_config(one_path(a), a.sets); }
 
 void print_stage(const StageType& t) {
   const StageSchema& s = t.schema;
@@ -107,21 +126,78 @@ int cmd_stages(const Args& a) {
 }
 
 int cmd_validate(const Args& a) {
-  const std::string& path = one_path(a);
-  const Spec spec = load(path);
-  std::cout << path << ": ok (" << spec.stages.size() << " stages, " << spec.edges.size()
-            << " edges)\n";
+  const LoadedSpec loaded = load(a);
+  std::cout << one_path(a) << ": ok (" << loaded.spec.stages.size() << " stages, "
+            << loaded.spec.edges.size() << " edges)\n";
+  if (loaded.from_config) std::cout << loaded.probabilities_line << "\n";
   return 0;
 }
 
 int cmd_dot(const Args& a) {
-  std::cout << to_dot(load(one_path(a)));
+  std::cout << to_dot(load(a).spec);
   return 0;
 }
 
+int cmd_compile(const Args& a) {
+  const json spec = compile_config_file(one_path(a), a.sets);
+  const std::string text = spec.dump(2) + "\n";
+  if (!a.options.count("-o")) {
+    std::cout << text;
+    return 0;
+  }
+  write_file_atomic(a.options.at("-o"), text);
+  std::cerr << "vsr_flow: wrote " << a.options.at("-o") << "\n";
+  return 0;
+}
+
+// The last validation of a training run, read back from its TensorBoard file.
+void print_training_summary(const std::string& experiment_dir) {
+  namespace fs = std::filesystem;
+  std::cout << "\noutputs: " << experiment_dir << "\n";
+  for (const char* sub : {"checkpoints", "validation_images", "tensorboard"}) {
+    std::cout << "  " << (fs::path(experiment_dir) / sub).string() << "\n";
+  }
+  const fs::path tb = fs::path(experiment_dir) / "tensorboard";
+  if (!fs::is_directory(tb)) return;
+  fs::path newest;
+  for (const auto& e : fs::directory_iterator(tb)) {
+    if (e.path().filename().string().rfind("events.out.tfevents.", 0) == 0 &&
+        (newest.empty() || fs::last_write_time(e.path()) > fs::last_write_time(newest))) {
+      newest = e.path();
+    }
+  }
+  if (newest.empty()) return;
+  double psnr = 0, bicubic = 0;
+  std::int64_t step = -1;
+  for (const auto& r : read_event_file(newest)) {
+    if (r.tag == "val/psnr") {
+      psnr = r.scalar;
+      step = r.step;
+    }
+    if (r.tag == "val/bicubic_psnr") bicubic = r.scalar;
+  }
+  if (step < 0) return;
+  std::ostringstream line;
+  line << std::fixed << std::setprecision(2) << "last validation (step " << step << "): PSNR "
+       << psnr << " dB, bicubic " << bicubic << " dB (" << std::showpos << psnr - bicubic
+       << std::noshowpos << " dB)";
+  std::cout << line.str() << "\n";
+}
+
 int cmd_run(const Args& a) {
-  const Spec spec = load(one_path(a));
-  Pipeline pipeline(spec);
+  const LoadedSpec loaded = load(a);
+  std::unique_ptr<ConsoleTee> tee;
+  if (loaded.from_config) {
+    namespace fs = std::filesystem;
+    const fs::path dir = loaded.experiment_dir;
+    fs::create_directories(dir);
+    write_file_atomic((dir / "config.yaml").string(), loaded.config_text);
+    write_file_atomic((dir / "spec.json").string(), to_json(loaded.spec).dump(2) + "\n");
+    tee = std::make_unique<ConsoleTee>((dir / "train.log").string());
+    std::cout << "vsr_flow: training " << loaded.spec.name << " -> " << dir.string() << "\n"
+              << loaded.probabilities_line << "\n";
+  }
+  Pipeline pipeline(loaded.spec);
   install_stop_signals(pipeline.stop_flag());
   try {
     pipeline.run();
@@ -133,16 +209,13 @@ int cmd_run(const Args& a) {
   install_stop_signals(nullptr);
   std::cerr << pipeline.stats_table();
   if (a.options.count("--stats-json")) {
-    const std::string& out = a.options.at("--stats-json");
-    std::ofstream f(out);
-    if (!(f << pipeline.stats_json().dump(2) << "\n")) {
-      throw Error("--stats-json: cannot write " + out);
-    }
+    write_file_atomic(a.options.at("--stats-json"), pipeline.stats_json().dump(2) + "\n");
   }
   if (pipeline.stop_requested()) {
-    std::cerr << "vsr_flow: stopped on request\n";
+    std::cerr << "vsr_flow: stopped on request; every checkpoint written so far is complete\n";
     return 130;
   }
+  if (loaded.from_config) print_training_summary(loaded.experiment_dir);
   return 0;
 }
 
@@ -199,9 +272,10 @@ int cmd_mock_data(const Args& a) {
 
 int cli_main(int argc, char** argv) {
   try {
-    const Args a = parse_args(argc, argv,
-                              {"--stats-json", "--root", "--categories", "--formats",
-                               "--lr-versions", "--count", "--val-count", "--scale", "--seed"});
+    const Args a =
+        parse_args(argc, argv,
+                   {"--stats-json", "--root", "--categories", "--formats", "--lr-versions",
+                    "--count", "--val-count", "--scale", "--seed", "--set", "--keep"});
     if (a.command.empty() || a.command == "help" || a.command == "-h") {
       std::cout << kUsage;
       return a.command.empty() ? 2 : 0;
@@ -210,12 +284,18 @@ int cli_main(int argc, char** argv) {
     if (a.command == "validate") return cmd_validate(a);
     if (a.command == "dot") return cmd_dot(a);
     if (a.command == "run") return cmd_run(a);
+    if (a.command == "compile") return cmd_compile(a);
     if (a.command == "mock-data") return cmd_mock_data(a);
+    if (a.command == "selftest")
+      return run_selftest(a.options.count("--keep") ? a.options.at("--keep") : "");
     throw UsageError("unknown command '" + a.command + "'");
   } catch (const UsageError& e) {
     std::cerr << "vsr_flow: " << e.what() << "\n\n" << kUsage;
     return 2;
   } catch (const SpecError& e) {
+    std::cerr << "vsr_flow: " << e.what() << "\n";
+    return 2;
+  } catch (const ConfigError& e) {
     std::cerr << "vsr_flow: " << e.what() << "\n";
     return 2;
   } catch (const std::exception& e) {

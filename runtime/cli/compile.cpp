@@ -1,0 +1,62 @@
+#include "runtime/cli/compile.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "graph/errors.h"
+#include "graph/registry.h"
+#include "runtime/config.h"
+#include "runtime/errors.h"
+#include "runtime/train_spec.h"
+
+namespace vsr {
+
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path + ": cannot open the file; check the path");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+bool is_config_path(const std::string& path) {
+  auto ends = [&](const std::string& suffix) {
+    return path.size() >= suffix.size() &&
+           path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return ends(".yaml") || ends(".yml");
+}
+
+json compile_config_file(const std::string& path, const std::vector<std::string>& overrides) {
+  const std::string text = read_text(path);
+  const TrainConfig config = load_config_text(text, path, overrides);
+  // Through the graph's validation, so that stage-level defaults are filled in as well.
+  return to_json(
+      parse_spec(compile_train_spec(config, text), Registry::global(), path + " (compiled)"));
+}
+
+LoadedSpec load_spec_or_config(const std::string& path, const std::vector<std::string>& overrides) {
+  LoadedSpec out;
+  if (is_config_path(path)) {
+    out.from_config = true;
+    out.config_text = read_text(path);
+    const TrainConfig config = load_config_text(out.config_text, path, overrides);
+    out.spec = parse_spec(compile_train_spec(config, out.config_text), Registry::global(),
+                          path + " (compiled)");
+    out.experiment_dir = config.experiment_dir();
+    out.probabilities_line = format_probabilities_line(config);
+    return out;
+  }
+  if (!overrides.empty()) {
+    throw SpecError("--set applies to YAML training configs; " + path +
+                    " is a JSON spec: edit its params instead");
+  }
+  out.spec = parse_spec(read_json_file(path), Registry::global(), path);
+  return out;
+}
+
+}  // namespace vsr

@@ -1,0 +1,14 @@
+// Writing files so that a crash never leaves a partial file under the real name: the bytes
+// go to a temporary name in the same folder, are fsynced, and the file is renamed over the
+// real name (then the folder is fsynced, so the rename itself survives a power cut).
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace vsr {
+
+// Throws DataError naming the path when any step fails; the temporary file is removed.
+void write_file_atomic(const std::filesystem::path& path, const std::string& bytes);
+
+}  // namespace vsr

@@ -1,0 +1,130 @@
+#include "stages/sinks/tensorboard.h"
+
+#include <cmath>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <vector>
+
+#include "graph/registry.h"
+#include "runtime/errors.h"
+
+namespace vsr {
+
+namespace {
+
+// RGB CV_32FC3 in [0, 1] -> PNG bytes.
+std::string encode_png(const cv::Mat& rgb) {
+  cv::Mat u8, bgr;
+  rgb.convertTo(u8, CV_8U, 255.0);  // saturating, rounds to nearest
+  if (u8.channels() == 3) {
+    cv::cvtColor(u8, bgr, cv::COLOR_RGB2BGR);
+  } else {
+    bgr = u8;
+  }
+  std::vector<uchar> bytes;
+  if (!cv::imencode(".png", bgr, bytes)) throw DataError("cannot encode a PNG for TensorBoard");
+  return std::string(bytes.begin(), bytes.end());
+}
+
+}  // namespace
+
+StageSchema TensorBoardStage::schema() {
+  return StageSchema("tensorboard")
+      .doc(
+          "TensorBoard event file: train scalars every log_interval steps, validation metrics "
+          "and a few predicted images per validation")
+      .input<StepEvent>("in", "one event per optimizer step")
+      .input<ValResult>("val", "validation metrics")
+      .input<ValImages>("images", "validation images; the first max_images pred_* are logged")
+      .required("dir", ParamType::kString, "folder of the event file (created)")
+      .optional("log_interval", ParamType::kInt, 100, "steps between train scalar writes")
+      .at_least(1)
+      .optional("max_images", ParamType::kInt, 3, "pred_* images logged per validation")
+      .at_least(0);
+}
+
+TensorBoardStage::TensorBoardStage(const StageContext& ctx)
+    : dir_(ctx.param<std::string>("dir")),
+      log_interval_(ctx.param<std::int64_t>("log_interval")),
+      max_images_(ctx.param<int>("max_images")) {
+  if (dir_.empty()) throw std::invalid_argument("params.dir must not be empty");
+}
+
+void TensorBoardStage::open() { writer_ = std::make_unique<TensorBoardWriter>(dir_); }
+
+void TensorBoardStage::process(std::size_t port, const Message& in, Emitter&) {
+  switch (port) {
+    case 0:
+      on_step(*in.as<StepEvent>());
+      break;
+    case 1:
+      on_result(*in.as<ValResult>());
+      break;
+    default:
+      on_images(*in.as<ValImages>());
+      break;
+  }
+}
+
+void TensorBoardStage::on_step(const StepEvent& e) {
+  last_step_ = e.step;
+  ++steps_;
+  if (!e.skipped && std::isfinite(e.loss)) {
+    loss_ += e.loss;
+    ++loss_steps_;
+  }
+  lr_ = e.lr;
+  grad_norm_ += e.grad_norm;
+  samples_ += e.samples;
+  wait_s_ += e.wait_s;
+  compute_s_ += e.compute_s;
+  if (e.step % log_interval_ == 0 || (e.total_steps > 0 && e.step >= e.total_steps)) {
+    write_interval();
+  }
+}
+
+void TensorBoardStage::write_interval() {
+  if (steps_ == 0) return;
+  const double busy = wait_s_ + compute_s_;
+  if (loss_steps_ > 0) writer_->add_scalar("train/loss", loss_ / loss_steps_, last_step_);
+  writer_->add_scalar("train/lr", static_cast<float>(lr_), last_step_);
+  if (busy > 0) {
+    writer_->add_scalar("train/samples_per_s", samples_ / busy, last_step_);
+    writer_->add_scalar("train/data_wait_fraction", wait_s_ / busy, last_step_);
+  }
+  writer_->add_scalar("train/grad_norm", grad_norm_ / steps_, last_step_);
+  steps_ = loss_steps_ = 0;
+  loss_ = grad_norm_ = samples_ = wait_s_ = compute_s_ = 0;
+}
+
+void TensorBoardStage::on_result(const ValResult& r) {
+  writer_->add_scalar("val/psnr", r.psnr, r.step);
+  writer_->add_scalar("val/psnr_y", r.psnr_y, r.step);
+  writer_->add_scalar("val/ssim", r.ssim, r.step);
+  writer_->add_scalar("val/bicubic_psnr", r.bicubic_psnr, r.step);
+  writer_->add_scalar("val/psnr_gain_over_bicubic", r.psnr - r.bicubic_psnr, r.step);
+  writer_->flush();
+}
+
+void TensorBoardStage::on_images(const ValImages& images) {
+  int written = 0;
+  for (const auto& [name, image] : images.images) {
+    if (written >= max_images_) break;
+    if (name.rfind("pred_", 0) != 0 || image.empty()) continue;
+    writer_->add_image("val_images/" + name, encode_png(image), image.rows, image.cols,
+                       images.step);
+    ++written;
+  }
+  if (written > 0) writer_->flush();
+}
+
+void TensorBoardStage::close(bool) {
+  if (!writer_) return;
+  write_interval();  // a partial interval at the end of a stopped run
+  writer_->flush();
+  writer_.reset();
+}
+
+VSR_REGISTER_STAGE(TensorBoardStage);
+
+}  // namespace vsr

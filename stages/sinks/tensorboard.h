@@ -1,0 +1,54 @@
+// tensorboard: writes <dir>/events.out.tfevents.<time>.<host> (runtime/tensorboard.h).
+// Every log_interval steps (and at the last step): train/loss (mean over the interval, skipped
+// fp16 steps left out), train/lr, train/samples_per_s, train/data_wait_fraction
+// (wait / (wait + compute) over the interval), train/grad_norm (mean). Per validation:
+// val/psnr, val/psnr_y, val/ssim, val/bicubic_psnr, val/psnr_gain_over_bicubic, and the
+// first `max_images` pred_* images of ValImages as PNG image summaries. Flushed after each
+// validation and on close.
+//
+//   {"name": "tensorboard", "type": "tensorboard",
+//    "params": {"dir": "experiments/x/tensorboard", "log_interval": 100, "max_images": 3}}
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+
+#include "graph/stage.h"
+#include "runtime/tensorboard.h"
+#include "stages/train/messages.h"
+
+namespace vsr {
+
+class TensorBoardStage : public Stage {
+ public:
+  static StageSchema schema();
+  explicit TensorBoardStage(const StageContext& ctx);
+  void open() override;
+  void process(std::size_t port, const Message& in, Emitter& out) override;
+  void close(bool completed) override;
+
+ private:
+  void on_step(const StepEvent& e);
+  void on_result(const ValResult& r);
+  void on_images(const ValImages& images);
+  void write_interval();
+
+  std::filesystem::path dir_;
+  std::int64_t log_interval_;
+  int max_images_;
+  std::unique_ptr<TensorBoardWriter> writer_;
+
+  // Sums over the steps since the last write.
+  std::int64_t last_step_ = 0;
+  int steps_ = 0;
+  int loss_steps_ = 0;
+  double loss_ = 0;
+  double lr_ = 0;
+  double grad_norm_ = 0;
+  double samples_ = 0;
+  double wait_s_ = 0;
+  double compute_s_ = 0;
+};
+
+}  // namespace vsr

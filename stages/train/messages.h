@@ -1,0 +1,83 @@
+// Messages of the training half of the graph: train_step -> progress, tensorboard (StepEvent),
+// -> validate, checkpoint (ModelSnapshot); validate -> ValResult, ValImages.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "graph/message.h"
+
+namespace vsr {
+
+// One optimizer step, as train_step saw it.
+struct StepEvent {
+  std::int64_t step = 0;  // 1-based: the number of optimizer steps done
+  std::int64_t total_steps = 0;
+  std::string format;
+  int samples = 0;        // samples in the step (batch_size x accumulation)
+  double loss = 0;        // mean loss over the step's micro-batches
+  double lr = 0;          // learning rate used for this step (main group)
+  double grad_norm = 0;   // before clipping
+  double compute_s = 0;   // forward/backward/step time
+  double wait_s = 0;      // time train_step waited for data before this step's micro-batches
+  bool skipped = false;   // fp16: non-finite gradients, the step was skipped
+  double loss_scale = 1;  // fp16 loss scale after the step
+};
+
+using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+
+// A copy of the training state at the end of a step, taken on the training thread (CPU
+// tensors, never modified afterwards) for the stages that validate and save it.
+struct ModelSnapshot {
+  std::int64_t step = 0;
+  std::int64_t total_steps = 0;
+  bool validate = false;    // a validation step (val_interval, or the last step)
+  bool checkpoint = false;  // a checkpoint step (checkpoint_interval, or the last step)
+  bool final = false;       // the last step of the run
+  // Model architecture, so a consumer can rebuild the network.
+  int base_channels = 0;
+  int num_blocks = 0;
+  int scale = 3;
+  int frames = 7;
+  NamedTensors model;      // state dict of the trained weights, by stable name
+  NamedTensors ema;        // EMA weights (empty when EMA is off); validation uses them
+  NamedTensors optimizer;  // optimizer state: "state.<param index>.<exp_avg|exp_avg_sq|step>"
+  std::vector<std::string> param_names;  // parameter index -> name, for the optimizer state
+  std::string optimizer_type;            // "adam" or "adamw"
+  double learning_rate = 0;
+  double loss_scale = 1;
+};
+
+// Validation metrics of one snapshot over the whole Val/GT set (means over images).
+struct ValResult {
+  std::int64_t step = 0;
+  bool final = false;
+  int images = 0;
+  double psnr = 0;          // RGB, border of `scale` pixels cropped
+  double psnr_y = 0;        // Y of YCbCr (BT.601), same crop
+  double ssim = 0;          // on Y, same crop
+  double bicubic_psnr = 0;  // the same metrics for bicubic upscaling of the centre frame
+  double bicubic_psnr_y = 0;
+  double bicubic_ssim = 0;
+  double seconds = 0;
+};
+
+// Images to write for one validation: name ("pred_000") -> RGB CV_32FC3 in [0, 1].
+struct ValImages {
+  std::int64_t step = 0;
+  std::vector<std::pair<std::string, cv::Mat>> images;
+};
+
+}  // namespace vsr
+
+VSR_MESSAGE_TYPE(vsr::StepEvent, "StepEvent");
+VSR_MESSAGE_TYPE(vsr::ModelSnapshot, "ModelSnapshot");
+VSR_MESSAGE_TYPE(vsr::ValResult, "ValResult");
+VSR_MESSAGE_TYPE(vsr::ValImages, "ValImages");

@@ -1,0 +1,356 @@
+#include "stages/train/validate.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "graph/registry.h"
+#include "runtime/dataset.h"
+#include "runtime/device.h"
+#include "runtime/errors.h"
+#include "runtime/formats.h"
+#include "runtime/image.h"
+#include "runtime/metrics.h"
+#include "runtime/model.h"
+#include "stages/train/messages.h"
+
+namespace vsr {
+
+namespace fs = std::filesystem;
+
+StageSchema ValidateStage::schema() {
+  return StageSchema("validate")
+      .doc(
+          "PSNR, PSNR-Y and SSIM-Y of a snapshot (EMA weights when present) on every Val/GT "
+          "image, next to bicubic upscaling; emits the means and the first num_images pred/gt "
+          "pairs")
+      .input<ModelSnapshot>("in", "snapshots; those with validate=false are ignored")
+      .output<ValResult>("out", "mean metrics over the validation set")
+      .output<ValImages>("images", "pred_NNN and gt_NNN images to write")
+      .required("val_dir", ParamType::kString, "folder of validation GT images (Val/GT)")
+      .optional("frames", ParamType::kInt, 7, "LR frames per sample (odd)")
+      .range(3, 31)
+      .optional("scale", ParamType::kInt, 3, "upscaling factor; also the metrics' border crop")
+      .range(2, 4)
+      .optional("shifts", ParamType::kFloatList, json::array(),
+                "horizontal shift of each LR frame in GT pixels; [] = the spec's list for "
+                "`frames` (0.5 px apart, centred)")
+      .optional("num_images", ParamType::kInt, 10,
+                "pred/gt pairs to save per validation (0 = all); every image is evaluated")
+      .at_least(0)
+      .optional("tile", ParamType::kInt, 0, "LR tile size in pixels; 0 = whole images")
+      .at_least(0)
+      .optional("tile_overlap", ParamType::kInt, 16,
+                "overlap of neighbouring tiles in LR pixels; under half the tile")
+      .at_least(0)
+      .optional("device", ParamType::kString, "auto", "auto, cpu, cuda or cuda:N")
+      .optional("threads", ParamType::kInt, 0, "LibTorch intra-op threads; 0 = all cores")
+      .at_least(0);
+}
+
+namespace {
+
+// HxWx3 float RGB -> [3,H,W] tensor (a copy).
+torch::Tensor to_chw(const cv::Mat& img) {
+  cv::Mat c = img.isContinuous() ? img : img.clone();
+  return torch::from_blob(c.data, {c.rows, c.cols, 3}, torch::kFloat).permute({2, 0, 1}).clone();
+}
+
+// [3,H,W] tensor -> HxWx3 float RGB clamped to [0, 1].
+cv::Mat to_image(const torch::Tensor& chw) {
+  torch::Tensor hwc =
+      chw.to(torch::kCPU, torch::kFloat).clamp(0, 1).permute({1, 2, 0}).contiguous();
+  return cv::Mat(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)), CV_32FC3,
+                 hwc.data_ptr<float>())
+      .clone();
+}
+
+cv::Mat clamp01(const cv::Mat& img) {
+  cv::Mat out;
+  cv::min(img, 1.0, out);
+  cv::max(out, 0.0, out);
+  return out;
+}
+
+// Start of each tile along one axis: stride tile - overlap, the last one moved back to end
+// at the border, so every tile is whole.
+std::vector<std::int64_t> tile_starts(std::int64_t size, std::int64_t tile, std::int64_t overlap) {
+  if (tile <= 0 || tile >= size) return {0};
+  std::vector<std::int64_t> starts;
+  for (std::int64_t x = 0;; x += tile - overlap) {
+    if (x + tile >= size) {
+      starts.push_back(size - tile);
+      return starts;
+    }
+    starts.push_back(x);
+  }
+}
+
+// Blend weight of each output pixel of a tile along one axis (HR pixels). Near an edge that
+// is inside the image, the first quarter of the overlap is dropped (weight 0: those pixels saw
+// the tile's padding instead of the real neighbours) and the next half ramps linearly to 1, so
+// two tiles overlapping by exactly the overlap cross-fade with weights summing to 1.
+torch::Tensor axis_weights(std::int64_t start, std::int64_t length, std::int64_t size, int scale,
+                           int overlap) {
+  const std::int64_t n = length * scale;
+  std::vector<float> w(static_cast<std::size_t>(n), 1.0f);
+  const double ramp = scale * overlap / 2.0, crop = scale * overlap / 4.0;
+  const bool inner_lo = start > 0, inner_hi = start + length < size;
+  if (ramp > 0) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      double d = 1e30;
+      if (inner_lo) d = std::min(d, static_cast<double>(i));
+      if (inner_hi) d = std::min(d, static_cast<double>(n - 1 - i));
+      w[static_cast<std::size_t>(i)] =
+          static_cast<float>(std::clamp((d + 0.5 - crop) / ramp, 0.0, 1.0));
+    }
+  }
+  return torch::from_blob(w.data(), {n}, torch::kFloat).clone();
+}
+
+// Every parameter and buffer of `net` from `weights` by name; a missing, unknown or
+// misshapen name is an error.
+void load_weights(torch::nn::Module& net, const NamedTensors& weights, const std::string& which,
+                  std::int64_t step) {
+  std::map<std::string, const at::Tensor*> given;
+  for (const auto& [name, t] : weights) given[name] = &t;
+  std::vector<std::string> missing, misshapen;
+  std::set<std::string> used;
+  torch::NoGradGuard no_grad;
+  auto load = [&](const std::string& name, torch::Tensor& dst) {
+    auto it = given.find(name);
+    if (it == given.end()) {
+      missing.push_back(name);
+      return;
+    }
+    used.insert(name);
+    if (it->second->sizes() != dst.sizes()) {
+      misshapen.push_back(name + " (model " + c10::str(dst.sizes()) + ", snapshot " +
+                          c10::str(it->second->sizes()) + ")");
+      return;
+    }
+    dst.copy_(*it->second);
+  };
+  for (auto& p : net.named_parameters(/*recurse=*/true)) load(p.key(), p.value());
+  for (auto& b : net.named_buffers(/*recurse=*/true)) load(b.key(), b.value());
+  std::vector<std::string> unknown;
+  for (const auto& [name, t] : given) {
+    if (!used.count(name)) unknown.push_back(name);
+  }
+  if (missing.empty() && misshapen.empty() && unknown.empty()) return;
+  auto list = [](const std::vector<std::string>& names) {
+    std::string s;
+    for (std::size_t i = 0; i < names.size() && i < 5; ++i) s += (i ? ", " : "") + names[i];
+    if (names.size() > 5) s += ", ... (" + std::to_string(names.size()) + " in all)";
+    return s;
+  };
+  std::string msg = "the " + which + " weights of the snapshot of step " + std::to_string(step) +
+                    " do not fit the network built from its architecture:";
+  if (!missing.empty()) msg += " missing " + list(missing) + ";";
+  if (!unknown.empty()) msg += " unknown " + list(unknown) + ";";
+  if (!misshapen.empty()) msg += " wrong shape " + list(misshapen) + ";";
+  throw std::runtime_error(msg);
+}
+
+}  // namespace
+
+struct ValidateStage::Impl {
+  struct Image {
+    cv::Mat gt;        // cropped to a multiple of scale
+    torch::Tensor lr;  // [1,T,3,h,w] on the CPU
+  };
+
+  fs::path val_dir;
+  int frames = 7;
+  int scale = 3;
+  std::vector<double> shifts;
+  int num_images = 0;
+  int tile = 0;
+  int tile_overlap = 0;
+  int threads = 0;
+  c10::Device device{c10::kCPU};
+
+  std::vector<Image> images;
+  double bicubic_psnr = 0, bicubic_psnr_y = 0, bicubic_ssim = 0;
+  VSRNet net{nullptr};
+  VSRNetOptions net_options;
+
+  // One LR sample [1,T,3,h,w] -> [3,h*scale,w*scale] on the CPU.
+  torch::Tensor upscale(const torch::Tensor& lr) {
+    const std::int64_t h = lr.size(3), w = lr.size(4);
+    const auto ys = tile_starts(h, tile, tile_overlap), xs = tile_starts(w, tile, tile_overlap);
+    if (ys.size() == 1 && xs.size() == 1) return net->forward(lr.to(device))[0].to(torch::kCPU);
+    const std::int64_t th = std::min<std::int64_t>(tile, h), tw = std::min<std::int64_t>(tile, w);
+    torch::Tensor acc = torch::zeros({3, h * scale, w * scale}, torch::kFloat);
+    torch::Tensor wsum = torch::zeros({1, h * scale, w * scale}, torch::kFloat);
+    for (std::int64_t y : ys) {
+      const torch::Tensor wy = axis_weights(y, th, h, scale, tile_overlap);
+      for (std::int64_t x : xs) {
+        const torch::Tensor wx = axis_weights(x, tw, w, scale, tile_overlap);
+        const torch::Tensor weight = (wy.unsqueeze(1) * wx.unsqueeze(0)).unsqueeze(0);
+        torch::Tensor in = lr.narrow(3, y, th).narrow(4, x, tw).to(device);
+        torch::Tensor out = net->forward(in)[0].to(torch::kCPU, torch::kFloat);
+        acc.narrow(1, y * scale, th * scale).narrow(2, x * scale, tw * scale).add_(out * weight);
+        wsum.narrow(1, y * scale, th * scale).narrow(2, x * scale, tw * scale).add_(weight);
+      }
+    }
+    // Every pixel has a positive weight while 2 * tile_overlap < tile (checked at
+    // construction): the cropped band of one tile lies in the ramp of its neighbour.
+    if (wsum.min().item<float>() <= 0) throw std::logic_error("validate: tile weights leave gaps");
+    return acc / wsum;
+  }
+
+  void ensure_net(const ModelSnapshot& s) {
+    if (s.scale != scale || s.frames != frames) {
+      throw std::runtime_error("snapshot of step " + std::to_string(s.step) + " is a x" +
+                               std::to_string(s.scale) + ", " + std::to_string(s.frames) +
+                               "-frame model but validation is set up for x" +
+                               std::to_string(scale) + " with " + std::to_string(frames) +
+                               " frames (params.scale, params.frames)");
+    }
+    if (net && net_options.base_channels() == s.base_channels &&
+        net_options.num_blocks() == s.num_blocks) {
+      return;
+    }
+    net_options = VSRNetOptions()
+                      .base_channels(s.base_channels)
+                      .num_blocks(s.num_blocks)
+                      .scale(s.scale)
+                      .frames(s.frames)
+                      .use_checkpointing(false);
+    net = VSRNet(net_options);
+    net->to(device);
+    net->eval();
+  }
+};
+
+ValidateStage::ValidateStage(const StageContext& ctx) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.val_dir = ctx.param<std::string>("val_dir");
+  m.frames = ctx.param<int>("frames");
+  m.scale = ctx.param<int>("scale");
+  m.shifts = ctx.param<std::vector<double>>("shifts");
+  m.num_images = ctx.param<int>("num_images");
+  m.tile = ctx.param<int>("tile");
+  m.tile_overlap = ctx.param<int>("tile_overlap");
+  m.threads = ctx.param<int>("threads");
+  if (m.frames % 2 == 0) {
+    throw std::invalid_argument(
+        "params.frames must be odd (the centre frame is the reference), not " +
+        std::to_string(m.frames));
+  }
+  if (m.shifts.empty()) m.shifts = validation_shifts(m.frames);
+  if (static_cast<int>(m.shifts.size()) != m.frames) {
+    throw std::invalid_argument("params.shifts has " + std::to_string(m.shifts.size()) +
+                                " entries; it needs one per frame (" + std::to_string(m.frames) +
+                                ")");
+  }
+  if (m.tile > 0 && 2 * m.tile_overlap >= m.tile) {
+    throw std::invalid_argument("params.tile_overlap (" + std::to_string(m.tile_overlap) +
+                                ") must be less than half of params.tile (" +
+                                std::to_string(m.tile) + ")");
+  }
+  m.device = pick_device(ctx.param<std::string>("device"));
+}
+
+ValidateStage::~ValidateStage() = default;
+
+void ValidateStage::open() {
+  Impl& m = *impl_;
+  const std::string contents =
+      "it should hold the validation GT images (PNG or JPEG, e.g. 0000.png; LR frames are made "
+      "from them)";
+  std::error_code ec;
+  if (!fs::is_directory(m.val_dir, ec)) {
+    throw DataError("validation folder " + m.val_dir.string() + " does not exist; " + contents);
+  }
+  const auto files = list_images(m.val_dir);
+  if (files.empty()) {
+    throw DataError("validation folder " + m.val_dir.string() + " has no images; " + contents);
+  }
+  const int min_side = 11 + 2 * m.scale;  // the SSIM window after the border crop
+  m.images.clear();
+  double bp = 0, bpy = 0, bs = 0;
+  for (const auto& file : files) {
+    const cv::Mat gt = read_image_rgb(file);
+    if (gt.cols < min_side || gt.rows < min_side) {
+      throw DataError("validation image " + file.string() + " is " + std::to_string(gt.cols) + "x" +
+                      std::to_string(gt.rows) + "; it must be at least " +
+                      std::to_string(min_side) + "x" + std::to_string(min_side));
+    }
+    ValSample s = make_val_lr_frames(gt, m.shifts, m.scale);
+    std::vector<torch::Tensor> frames;
+    for (const auto& f : s.frames) frames.push_back(to_chw(f));
+    Impl::Image img{s.gt, torch::stack(frames).unsqueeze(0).contiguous()};
+    const cv::Mat bicubic = clamp01(bicubic_upscale(s.frames[s.frames.size() / 2], m.scale));
+    bp += psnr(bicubic, img.gt, m.scale);
+    bpy += psnr_y(bicubic, img.gt, m.scale);
+    bs += ssim_y(bicubic, img.gt, m.scale);
+    m.images.push_back(std::move(img));
+  }
+  const double n = static_cast<double>(m.images.size());
+  m.bicubic_psnr = bp / n;
+  m.bicubic_psnr_y = bpy / n;
+  m.bicubic_ssim = bs / n;
+}
+
+void ValidateStage::process(std::size_t, const Message& in, Emitter& out) {
+  auto snapshot = in.as<ModelSnapshot>();
+  if (!snapshot->validate) return;
+  Impl& m = *impl_;
+  const auto t0 = std::chrono::steady_clock::now();
+  set_threads(m.threads);  // per call: the intra-op setting is per calling thread
+  m.ensure_net(*snapshot);
+  const bool ema = !snapshot->ema.empty();
+  load_weights(*m.net, ema ? snapshot->ema : snapshot->model, ema ? "EMA" : "model",
+               snapshot->step);
+  m.net->eval();
+
+  auto result = std::make_shared<ValResult>();
+  result->step = snapshot->step;
+  result->final = snapshot->final;
+  result->images = static_cast<int>(m.images.size());
+  auto images = std::make_shared<ValImages>();
+  images->step = snapshot->step;
+  const std::size_t keep =
+      m.num_images == 0 ? m.images.size() : std::min<std::size_t>(m.images.size(), m.num_images);
+  {
+    torch::NoGradGuard no_grad;
+    for (std::size_t i = 0; i < m.images.size(); ++i) {
+      const Impl::Image& img = m.images[i];
+      const cv::Mat pred = to_image(m.upscale(img.lr));
+      result->psnr += psnr(pred, img.gt, m.scale);
+      result->psnr_y += psnr_y(pred, img.gt, m.scale);
+      result->ssim += ssim_y(pred, img.gt, m.scale);
+      if (i < keep) {
+        std::string index = std::to_string(i);
+        index.insert(0, index.size() < 3 ? 3 - index.size() : 0, '0');
+        images->images.emplace_back("pred_" + index, pred);
+        images->images.emplace_back("gt_" + index, img.gt);
+      }
+    }
+  }
+  const double n = static_cast<double>(m.images.size());
+  result->psnr /= n;
+  result->psnr_y /= n;
+  result->ssim /= n;
+  result->bicubic_psnr = m.bicubic_psnr;
+  result->bicubic_psnr_y = m.bicubic_psnr_y;
+  result->bicubic_ssim = m.bicubic_ssim;
+  result->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out.emit<ValResult>(0, std::move(result));
+  out.emit<ValImages>(1, std::move(images));
+}
+
+void ValidateStage::close(bool) { impl_->net = nullptr; }
+
+VSR_REGISTER_STAGE(ValidateStage);
+
+}  // namespace vsr

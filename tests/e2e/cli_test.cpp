@@ -1,0 +1,152 @@
+// The vsr_flow command line: compile, validate, dot, stages, signals; and the checked-in
+// pipelines staying in sync with the configs they are compiled from.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "graph/registry.h"
+#include "runtime/cli/compile.h"
+#include "runtime/cli/signals.h"
+
+namespace vsr {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+struct Result {
+  int code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  Result r;
+  const std::string cmd = std::string(VSR_BINARY) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf{};
+  std::size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+const fs::path kSource = VSR_SOURCE_DIR;
+
+TEST(Cli, EveryTrainingStageIsRegistered) {
+  const auto names = Registry::global().names();
+  for (const char* type : {"sample", "decode", "split", "augment", "batch", "train_step",
+                           "validate", "image_writer", "checkpoint", "tensorboard", "progress"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), type), names.end()) << type;
+  }
+  const Result r = run("stages");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_THAT(r.out, HasSubstr("sample  (source)"));
+  EXPECT_THAT(r.out, HasSubstr("in  in: SampleRequest"));
+  EXPECT_THAT(r.out, HasSubstr("param crop (int, default 0)"));
+}
+
+// pipelines/train.json is what `vsr_flow compile configs/train_general_7frames.yaml` makes.
+TEST(Cli, CheckedInPipelinesAreInSync) {
+  const std::map<std::string, std::string> compiled_from = {
+      {"train.json", "train_general_7frames.yaml"}};
+  for (const auto& [spec, config] : compiled_from) {
+    const json expected = compile_config_file((kSource / "configs" / config).string(), {});
+    ASSERT_TRUE(fs::exists(kSource / "pipelines" / spec)) << spec;
+    EXPECT_EQ(json::parse(read(kSource / "pipelines" / spec)), expected)
+        << "regenerate: vsr_flow compile configs/" << config << " -o pipelines/" << spec;
+  }
+}
+
+TEST(Cli, CompileWritesTheSpecAndValidateAcceptsIt) {
+  const fs::path out = fs::path(::testing::TempDir()) / "vsr_cli_train.json";
+  const Result c = run("compile " + (kSource / "configs/demo.yaml").string() +
+                       " --set TRAINING.total_steps=7 -o " + out.string());
+  ASSERT_EQ(c.code, 0) << c.out;
+  const json spec = json::parse(read(out));
+  EXPECT_EQ(spec["version"], 1);
+  EXPECT_THAT(spec["meta"]["config_text"].get<std::string>(), HasSubstr("base_channels: 16"));
+  bool found = false;
+  for (const auto& s : spec["stages"]) {
+    if (s["name"] == "train_step") {
+      EXPECT_EQ(s["params"]["total_steps"], 7);
+      found = true;
+    }
+  }
+  EXPECT_TRUE(found);
+  const Result v = run("validate " + out.string());
+  EXPECT_EQ(v.code, 0) << v.out;
+  EXPECT_THAT(v.out, HasSubstr(": ok ("));
+}
+
+TEST(Cli, ValidateReportsEveryProblemWithPathsAndExits2) {
+  const fs::path bad = fs::path(::testing::TempDir()) / "vsr_cli_bad.json";
+  std::ofstream(bad) << R"({"version": 1,
+    "stages": [{"name": "d", "type": "decod"}, {"name": "b", "type": "batch",
+                "params": {"size": 2}}],
+    "edges": ["d.out -> b.in"]})";
+  const Result r = run("validate " + bad.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.out, HasSubstr("$.stages[0].type: unknown stage type 'decod' (did you mean "
+                               "'decode'?)"));
+  EXPECT_THAT(r.out, HasSubstr("$.stages[1].params.size: unknown param 'size'"));
+  EXPECT_THAT(r.out, HasSubstr("$.edges[0]: edge names unknown stage 'd'"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("terminate")));
+}
+
+TEST(Cli, ConfigErrorsComeWithFileLineAndColumn) {
+  const fs::path bad = fs::path(::testing::TempDir()) / "vsr_cli_bad.yaml";
+  std::ofstream(bad) << "MODEL:\n  base_chanels: 16\nTRAINING:\n  total_steps: -3\n";
+  const Result r = run("validate " + bad.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.out, HasSubstr(bad.string() + ":2:3: "));
+  EXPECT_THAT(r.out, HasSubstr("base_channels"));
+  EXPECT_THAT(r.out, HasSubstr(bad.string() + ":4:16: "));
+}
+
+TEST(Cli, DotOfTheTrainingPipelineRendersWithGraphviz) {
+  const fs::path svg = fs::path(::testing::TempDir()) / "vsr_train.svg";
+  const Result r =
+      run("dot " + (kSource / "pipelines/train.json").string() + " | dot -Tsvg -o " + svg.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string text = read(svg);
+  EXPECT_THAT(text, HasSubstr("<svg"));
+  EXPECT_THAT(text, HasSubstr("train_step"));
+  EXPECT_THAT(text, HasSubstr("MicroBatch"));
+}
+
+TEST(Cli, UnknownCommandAndMissingFile) {
+  Result r = run("frobnicate");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.out, HasSubstr("unknown command 'frobnicate'"));
+  r = run("validate /nonexistent/spec.json");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.out, HasSubstr("/nonexistent/spec.json: cannot open the file"));
+}
+
+TEST(Signals, FirstSignalAsksToStop) {
+  std::atomic<bool> stop{false};
+  install_stop_signals(&stop);
+  std::raise(SIGINT);
+  EXPECT_TRUE(stop.load());
+  install_stop_signals(nullptr);
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+}
+
+}  // namespace
+}  // namespace vsr

@@ -1,0 +1,140 @@
+// The progress sink: plain lines off a terminal, a redrawn bar on one.
+#include "stages/sinks/progress.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "graph/errors.h"
+#include "graph/registry.h"
+#include "tests/stages/harness.h"
+
+namespace vsr {
+namespace {
+
+using ::testing::EndsWith;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+StageContext progress_context(json params) {
+  for (const auto& p : Registry::global().get("progress").schema.params()) {
+    if (!params.contains(p.name)) params[p.name] = p.default_value;
+  }
+  StageContext ctx;
+  ctx.name = "progress";
+  ctx.type = "progress";
+  ctx.params = std::move(params);
+  return ctx;
+}
+
+Message step_event(std::int64_t step, std::int64_t total, double loss) {
+  StepEvent e;
+  e.step = step;
+  e.total_steps = total;
+  e.samples = 4;
+  e.loss = loss;
+  e.lr = 1e-4;
+  e.compute_s = 0.9;
+  e.wait_s = 0.1;
+  return Message::make(e);
+}
+
+Message val_result() {
+  ValResult r;
+  r.step = 500;
+  r.psnr = 28.41;
+  r.psnr_y = 29.80;
+  r.ssim = 0.8123;
+  r.bicubic_psnr = 27.10;
+  return Message::make(r);
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+TEST(Progress, PlainLinesPerIntervalAndValidation) {
+  std::ostringstream text;
+  ProgressStage stage(progress_context({{"total_steps", 10}, {"log_interval", 5}}), text,
+                      /*live=*/false);
+  testing::CapturingEmitter out;
+  for (int s = 1; s <= 10; ++s) {
+    stage.process(0, step_event(s, 10, 0.0312), out);
+    if (s == 5) stage.process(1, val_result(), out);
+  }
+  stage.close(true);
+  EXPECT_EQ(lines(text.str()),
+            (std::vector<std::string>{
+                "step 5/10 | loss 0.0312 (smoothed EMA 0.98) | lr 1.00e-04 | 4.0 samples/s | "
+                "data wait 10% | ETA 0:00:05",
+                "val step 500: PSNR 28.41 dB (Y 29.80) SSIM 0.8123 | bicubic 27.10 dB | +1.31 dB",
+                "step 10/10 | loss 0.0312 (smoothed EMA 0.98) | lr 1.00e-04 | 4.0 samples/s | "
+                "data wait 10% | ETA 0:00:00"}));
+  EXPECT_TRUE(out.messages.empty());
+}
+
+TEST(Progress, LossIsABiasCorrectedMovingAverageAndTotalComesFromEvents) {
+  std::ostringstream text;
+  // total_steps 0: the events' total (4) is used.
+  ProgressStage stage(progress_context({{"log_interval", 2}}), text, /*live=*/false);
+  testing::CapturingEmitter out;
+  stage.process(0, step_event(1, 4, 1.0), out);
+  stage.process(0, step_event(2, 4, 0.0), out);
+  // (0.02 * 1 * 0.98 + 0.02 * 0) / (1 - 0.98^2) = 0.4949...
+  EXPECT_THAT(text.str(), StartsWith("step 2/4 | loss 0.4949 "));
+  EXPECT_THAT(text.str(), HasSubstr("ETA 0:00:02"));
+}
+
+TEST(Progress, NegativeGainHasItsSign) {
+  std::ostringstream text;
+  ProgressStage stage(progress_context({}), text, /*live=*/false);
+  testing::CapturingEmitter out;
+  ValResult r;
+  r.step = 7;
+  r.psnr = 26.0;
+  r.psnr_y = 27.0;
+  r.ssim = 0.5;
+  r.bicubic_psnr = 26.5;
+  stage.process(1, Message::make(r), out);
+  EXPECT_THAT(text.str(), EndsWith("| bicubic 26.50 dB | -0.50 dB\n"));
+}
+
+TEST(Progress, LiveBarRedrawsOneLineAndValidationGetsItsOwn) {
+  std::ostringstream text;
+  ProgressStage stage(progress_context({{"total_steps", 4}}), text, /*live=*/true);
+  testing::CapturingEmitter out;
+  stage.process(0, step_event(1, 4, 0.5), out);  // first step draws
+  stage.process(1, val_result(), out);
+  for (int s = 2; s <= 4; ++s) stage.process(0, step_event(s, 4, 0.5), out);  // last step draws
+  stage.close(true);
+  const std::string s = text.str();
+  EXPECT_THAT(s, StartsWith("\r[#####---------------]  25% step 1/4 | loss 0.5000 | lr"));
+  EXPECT_THAT(s, HasSubstr("\r\x1b[Kval step 500: PSNR 28.41 dB"));
+  EXPECT_THAT(s, HasSubstr("\r[####################] 100% step 4/4 | loss 0.5000 |"));
+  EXPECT_THAT(s, Not(HasSubstr("smoothed")));
+  EXPECT_THAT(s, EndsWith("ETA 0:00:00\x1b[K\n"));
+}
+
+TEST(Progress, DurationFormat) {
+  EXPECT_EQ(ProgressStage::format_duration(754), "0:12:34");
+  EXPECT_EQ(ProgressStage::format_duration(36000.4), "10:00:00");
+  EXPECT_EQ(ProgressStage::format_duration(-1), "-:--:--");
+}
+
+TEST(Progress, StreamParamIsChecked) {
+  EXPECT_NO_THROW(testing::make_stage("progress", {{"stream", "stderr"}, {"live", "never"}}));
+  try {
+    testing::make_stage("progress", {{"stream", "file"}});
+    FAIL() << "expected SpecError";
+  } catch (const SpecError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("stream"));
+  }
+}
+
+}  // namespace
+}  // namespace vsr

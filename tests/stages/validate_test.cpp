@@ -1,0 +1,400 @@
+// validate and image_writer, driven by hand with snapshots of a tiny VSRNet.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "graph/errors.h"
+#include "graph/pipeline.h"
+#include "graph/registry.h"
+#include "runtime/errors.h"
+#include "runtime/image.h"
+#include "runtime/mock_data.h"
+#include "runtime/model.h"
+#include "stages/sinks/image_writer.h"
+#include "stages/train/messages.h"
+#include "tests/stages/harness.h"
+
+namespace vsr {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+constexpr int kFrames = 5;
+constexpr int kScale = 3;
+
+NamedTensors state_of(VSRNet& net) {
+  NamedTensors out;
+  for (const auto& p : net->named_parameters())
+    out.emplace_back(p.key(), p.value().detach().clone());
+  return out;
+}
+
+// A tiny model's snapshot; trained=false leaves upsample.last at zero (output = bicubic),
+// trained=true gives every weight a random nudge so the network does something.
+std::shared_ptr<ModelSnapshot> snapshot(bool trained, std::int64_t step = 500) {
+  torch::manual_seed(42);
+  VSRNet net(VSRNetOptions().base_channels(4).num_blocks(1).scale(kScale).frames(kFrames));
+  if (trained) {
+    torch::NoGradGuard no_grad;
+    for (auto& p : net->parameters()) p.add_(torch::randn_like(p) * 0.05);
+  }
+  auto s = std::make_shared<ModelSnapshot>();
+  s->step = step;
+  s->validate = true;
+  s->base_channels = 4;
+  s->num_blocks = 1;
+  s->scale = kScale;
+  s->frames = kFrames;
+  s->model = state_of(net);
+  return s;
+}
+
+struct ValRun {
+  std::shared_ptr<const ValResult> result;
+  std::shared_ptr<const ValImages> images;
+};
+
+// Emits the snapshots of steps 1..4 of a tiny untrained model; even steps are validation steps.
+class SnapshotSource : public Stage {
+ public:
+  static StageSchema schema() { return StageSchema("test_snapshots").output<ModelSnapshot>("out"); }
+  explicit SnapshotSource(const StageContext&) {}
+  bool produce(Emitter& out) override {
+    if (step_ == 4) return false;
+    auto s = snapshot(false, ++step_);
+    s->validate = step_ % 2 == 0;
+    s->final = step_ == 4;
+    out.emit<ModelSnapshot>(0, std::move(s));
+    return true;
+  }
+
+ private:
+  std::int64_t step_ = 0;
+};
+
+class ResultCollector : public Stage {
+ public:
+  static std::vector<std::shared_ptr<const ValResult>> results;
+  static StageSchema schema() { return StageSchema("test_collect_val").input<ValResult>("in"); }
+  explicit ResultCollector(const StageContext&) {}
+  void process(std::size_t, const Message& in, Emitter&) override {
+    results.push_back(in.as<ValResult>());
+  }
+};
+std::vector<std::shared_ptr<const ValResult>> ResultCollector::results;
+
+class ValidateStageTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = fs::path(::testing::TempDir()) / "vsr_validate_stage";
+    fs::remove_all(root_);
+    val_dir_ = root_ / "Val" / "GT";
+    write_png_atomic(val_dir_ / "0000.png", make_mock_image(cv::Size(96, 96), 1));
+    // Not a multiple of the scale: compared after cropping to 93x72.
+    write_png_atomic(val_dir_ / "0001.png", make_mock_image(cv::Size(95, 74), 2));
+    write_png_atomic(val_dir_ / "0002.png", make_mock_image(cv::Size(60, 66), 3, "toon"));
+  }
+
+  static json params(json extra = json::object()) {
+    json p = {{"val_dir", val_dir_.string()},
+              {"frames", kFrames},
+              {"scale", kScale},
+              {"num_images", 0},
+              {"device", "cpu"},
+              {"threads", 1}};
+    p.update(extra);
+    return p;
+  }
+
+  static ValRun run(const std::shared_ptr<const ModelSnapshot>& snap, json extra = json::object()) {
+    auto stage = testing::make_stage("validate", params(std::move(extra)));
+    stage->open();
+    testing::CapturingEmitter out;
+    stage->process(0, Message::of<ModelSnapshot>(snap), out);
+    stage->close(true);
+    ValRun r;
+    for (const auto& [port, m] : out.messages) {
+      if (port == 0) r.result = m.as<ValResult>();
+      if (port == 1) r.images = m.as<ValImages>();
+    }
+    EXPECT_EQ(out.messages.size(), 2u);
+    return r;
+  }
+
+  static cv::Mat image(const ValRun& r, const std::string& name) {
+    for (const auto& [n, img] : r.images->images) {
+      if (n == name) return img;
+    }
+    ADD_FAILURE() << "no image " << name;
+    return {};
+  }
+
+  static double max_abs_diff(const cv::Mat& a, const cv::Mat& b) {
+    return cv::norm(a, b, cv::NORM_INF);
+  }
+
+  static fs::path root_, val_dir_;
+};
+
+fs::path ValidateStageTest::root_, ValidateStageTest::val_dir_;
+
+TEST_F(ValidateStageTest, UntrainedModelScoresExactlyBicubic) {
+  const ValRun r = run(snapshot(/*trained=*/false));
+  ASSERT_TRUE(r.result && r.images);
+  EXPECT_EQ(r.result->step, 500);
+  EXPECT_EQ(r.result->images, 3);
+  EXPECT_GT(r.result->bicubic_psnr, 15);
+  EXPECT_LT(r.result->bicubic_psnr, 60);
+  EXPECT_NEAR(r.result->psnr, r.result->bicubic_psnr, 1e-3);
+  EXPECT_NEAR(r.result->psnr_y, r.result->bicubic_psnr_y, 1e-3);
+  EXPECT_NEAR(r.result->ssim, r.result->bicubic_ssim, 1e-5);
+  EXPECT_GT(r.result->ssim, 0.2);
+  EXPECT_LE(r.result->ssim, 1.0);
+  EXPECT_GE(r.result->seconds, 0);
+}
+
+TEST_F(ValidateStageTest, SavesPredAndGtPairsAtTheCroppedSize) {
+  const ValRun all = run(snapshot(true));
+  ASSERT_EQ(all.images->images.size(), 6u);
+  EXPECT_EQ(all.images->step, 500);
+  EXPECT_EQ(all.images->images[0].first, "pred_000");
+  EXPECT_EQ(all.images->images[1].first, "gt_000");
+  EXPECT_EQ(all.images->images[5].first, "gt_002");
+  EXPECT_EQ(image(all, "pred_001").size(), cv::Size(93, 72));
+  EXPECT_EQ(image(all, "gt_001").size(), cv::Size(93, 72));
+  EXPECT_EQ(image(all, "pred_002").size(), cv::Size(60, 66));
+  EXPECT_EQ(image(all, "pred_000").type(), CV_32FC3);
+  double lo, hi;
+  cv::minMaxLoc(image(all, "pred_000").reshape(1), &lo, &hi);
+  EXPECT_GE(lo, 0.0);
+  EXPECT_LE(hi, 1.0);
+
+  // num_images limits what is saved, never what is evaluated.
+  const ValRun one = run(snapshot(true), {{"num_images", 1}});
+  ASSERT_EQ(one.images->images.size(), 2u);
+  EXPECT_EQ(one.result->images, 3);
+  EXPECT_DOUBLE_EQ(one.result->psnr, all.result->psnr);
+}
+
+TEST_F(ValidateStageTest, OneTileCoveringTheImageMatchesWholeImage) {
+  auto snap = snapshot(true);
+  const ValRun whole = run(snap);
+  const ValRun tiled = run(snap, {{"tile", 40}, {"tile_overlap", 8}});  // LR images are <= 32x32
+  EXPECT_NEAR(whole.result->psnr, tiled.result->psnr, 1e-9);
+  for (const char* name : {"pred_000", "pred_001", "pred_002"}) {
+    EXPECT_LE(max_abs_diff(image(whole, name), image(tiled, name)), 1e-4) << name;
+  }
+  // And the trained model differs from bicubic, so the comparisons above mean something.
+  EXPECT_GT(std::abs(whole.result->psnr - whole.result->bicubic_psnr), 0.01);
+}
+
+TEST_F(ValidateStageTest, TilingOfTheUntrainedModelIsExact) {
+  // The output is bicubic (support 2 LR pixels), and the blend drops a quarter of the overlap
+  // at inner tile edges, so with overlap >= 8 no tile border effect reaches the output.
+  auto snap = snapshot(false);
+  const ValRun whole = run(snap);
+  const ValRun tiled = run(snap, {{"tile", 17}, {"tile_overlap", 8}});
+  for (const char* name : {"pred_000", "pred_001", "pred_002"}) {
+    EXPECT_LE(max_abs_diff(image(whole, name), image(tiled, name)), 1e-5) << name;
+  }
+}
+
+TEST_F(ValidateStageTest, RealTilingWithOverlapStaysCloseToWholeImage) {
+  // The network's receptive field is wider than the overlap, so a tile sees replicate padding
+  // where the whole image had real pixels: tiled output is close, not equal. Measured here
+  // (20-pixel LR tiles, overlap 8, randomly nudged tiny model): mean |diff| <= 3e-4, max
+  // <= 5e-3 on [0, 1], PSNR identical to 1e-4 dB. The bounds leave some room for that.
+  auto snap = snapshot(true);
+  const ValRun whole = run(snap);
+  const ValRun tiled = run(snap, {{"tile", 20}, {"tile_overlap", 8}});
+  for (const char* name : {"pred_000", "pred_001", "pred_002"}) {
+    const cv::Mat a = image(whole, name), b = image(tiled, name);
+    const double mean_abs = cv::norm(a, b, cv::NORM_L1) / static_cast<double>(a.total() * 3);
+    EXPECT_GT(max_abs_diff(a, b), 0) << name << ": tiles were not used";
+    EXPECT_LE(mean_abs, 1e-3) << name;
+    EXPECT_LE(max_abs_diff(a, b), 0.02) << name;
+  }
+  EXPECT_NEAR(whole.result->psnr, tiled.result->psnr, 0.01);
+  EXPECT_NEAR(whole.result->ssim, tiled.result->ssim, 1e-3);
+}
+
+TEST_F(ValidateStageTest, UsesEmaWeightsWhenPresent) {
+  auto trained = snapshot(true);
+  auto untrained = snapshot(false);
+  auto both = std::make_shared<ModelSnapshot>(*untrained);
+  both->ema = trained->model;
+  const ValRun with_ema = run(both);
+  const ValRun plain = run(trained);
+  EXPECT_DOUBLE_EQ(with_ema.result->psnr, plain.result->psnr);
+  EXPECT_GT(std::abs(with_ema.result->psnr - with_ema.result->bicubic_psnr), 0.01);
+}
+
+TEST_F(ValidateStageTest, IgnoresSnapshotsThatAreNotValidationSteps) {
+  auto snap = snapshot(false);
+  snap->validate = false;
+  auto stage = testing::make_stage("validate", params());
+  stage->open();
+  testing::CapturingEmitter out;
+  stage->process(0, Message::of<ModelSnapshot>(snap), out);
+  EXPECT_TRUE(out.messages.empty());
+}
+
+TEST_F(ValidateStageTest, WeightsThatDoNotFitTheNetworkAreAnError) {
+  auto stage = testing::make_stage("validate", params());
+  stage->open();
+  testing::CapturingEmitter out;
+
+  auto missing = snapshot(false);
+  missing->model.pop_back();  // upsample.last.bias
+  try {
+    stage->process(0, Message::of<ModelSnapshot>(missing), out);
+    FAIL() << "no error";
+  } catch (const std::exception& e) {
+    EXPECT_THAT(e.what(), HasSubstr("missing upsample.last.bias"));
+    EXPECT_THAT(e.what(), HasSubstr("step 500"));
+  }
+
+  auto extra = snapshot(false);
+  extra->model.emplace_back("head.weight", torch::zeros({2}));
+  try {
+    stage->process(0, Message::of<ModelSnapshot>(extra), out);
+    FAIL() << "no error";
+  } catch (const std::exception& e) {
+    EXPECT_THAT(e.what(), HasSubstr("unknown head.weight"));
+  }
+
+  auto other_frames = snapshot(false);
+  other_frames->frames = 7;
+  try {
+    stage->process(0, Message::of<ModelSnapshot>(other_frames), out);
+    FAIL() << "no error";
+  } catch (const std::exception& e) {
+    EXPECT_THAT(e.what(), HasSubstr("7-frame"));
+  }
+  EXPECT_TRUE(out.messages.empty());
+}
+
+TEST_F(ValidateStageTest, MissingOrEmptyValFolderIsAClearError) {
+  const fs::path missing = root_ / "nowhere" / "Val" / "GT";
+  auto stage = testing::make_stage("validate", params({{"val_dir", missing.string()}}));
+  try {
+    stage->open();
+    FAIL() << "no error";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr(missing.string()));
+    EXPECT_THAT(e.what(), HasSubstr("does not exist"));
+    EXPECT_THAT(e.what(), HasSubstr("validation GT images"));
+  }
+
+  const fs::path empty = root_ / "empty";
+  fs::create_directories(empty);
+  auto stage2 = testing::make_stage("validate", params({{"val_dir", empty.string()}}));
+  try {
+    stage2->open();
+    FAIL() << "no error";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr(empty.string()));
+    EXPECT_THAT(e.what(), HasSubstr("has no images"));
+  }
+}
+
+TEST_F(ValidateStageTest, RejectsInconsistentParams) {
+  try {
+    testing::make_stage("validate", params({{"tile", 16}, {"tile_overlap", 8}}));
+    FAIL() << "no error";
+  } catch (const std::exception& e) {
+    EXPECT_THAT(e.what(), HasSubstr("less than half of params.tile"));
+  }
+  try {
+    testing::make_stage("validate", params({{"shifts", {-1.0, 0.0, 1.0}}}));
+    FAIL() << "no error";
+  } catch (const std::exception& e) {
+    EXPECT_THAT(e.what(), HasSubstr("one per frame (5)"));
+  }
+}
+
+TEST_F(ValidateStageTest, RunsInAGraphWithTheImageWriter) {
+  const fs::path out_dir = root_ / "validation_images";
+  fs::remove_all(out_dir);
+  Registry registry = testing::stage_test_registry();
+  registry.add<SnapshotSource>();
+  registry.add<ResultCollector>();
+  ResultCollector::results.clear();
+  const json doc = {
+      {"version", 1},
+      {"stages",
+       {{{"name", "train"}, {"type", "test_snapshots"}},
+        {{"name", "validate"}, {"type", "validate"}, {"params", params({{"num_images", 2}})}},
+        {{"name", "images"}, {"type", "image_writer"}, {"params", {{"dir", out_dir.string()}}}},
+        {{"name", "results"}, {"type", "test_collect_val"}}}},
+      {"edges",
+       {"train.out -> validate.in", "validate.out -> results.in", "validate.images -> images.in"}}};
+  Pipeline p(parse_spec(doc, registry), registry);
+  p.run();
+
+  ASSERT_EQ(ResultCollector::results.size(), 2u);
+  EXPECT_EQ(ResultCollector::results[0]->step, 2);
+  EXPECT_EQ(ResultCollector::results[1]->step, 4);
+  EXPECT_TRUE(ResultCollector::results[1]->final);
+  EXPECT_FALSE(fs::exists(out_dir / "step_000001"));
+  for (const char* step : {"step_000002", "step_000004"}) {
+    EXPECT_EQ(cv::imread((out_dir / step / "pred_000.png").string()).size(), cv::Size(96, 96));
+    EXPECT_EQ(cv::imread((out_dir / step / "gt_001.png").string()).size(), cv::Size(93, 72));
+    EXPECT_FALSE(fs::exists(out_dir / step / "pred_002.png"));  // num_images = 2
+  }
+}
+
+TEST(ImageWriter, WritesEachImageUnderItsStepFolder) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "vsr_image_writer";
+  fs::remove_all(dir);
+  auto stage = testing::make_stage("image_writer", {{"dir", dir.string()}});
+  stage->open();
+  auto msg = std::make_shared<ValImages>();
+  msg->step = 500;
+  cv::Mat pred(30, 40, CV_32FC3, cv::Scalar(1.0, 0.5, 0.0));  // RGB
+  msg->images = {{"pred_000", pred},
+                 {"gt_000", cv::Mat(30, 40, CV_32FC3, cv::Scalar::all(0.25))},
+                 {"pred_001", cv::Mat(12, 21, CV_32FC3, cv::Scalar::all(2.0))}};
+  testing::CapturingEmitter out;
+  stage->process(0, Message::of<ValImages>(msg), out);
+  stage->close(true);
+  EXPECT_TRUE(out.messages.empty());
+
+  const fs::path step = dir / "step_000500";
+  const cv::Mat p = cv::imread((step / "pred_000.png").string(), cv::IMREAD_UNCHANGED);
+  ASSERT_FALSE(p.empty());
+  EXPECT_EQ(p.size(), cv::Size(40, 30));
+  EXPECT_EQ(p.type(), CV_8UC3);
+  EXPECT_EQ(p.at<cv::Vec3b>(3, 4), cv::Vec3b(0, 128, 255));  // BGR on disk
+  const cv::Mat g = cv::imread((step / "gt_000.png").string());
+  EXPECT_EQ(g.size(), cv::Size(40, 30));
+  EXPECT_EQ(g.at<cv::Vec3b>(0, 0), cv::Vec3b(64, 64, 64));
+  const cv::Mat q = cv::imread((step / "pred_001.png").string());
+  EXPECT_EQ(q.size(), cv::Size(21, 12));
+  EXPECT_EQ(q.at<cv::Vec3b>(0, 0), cv::Vec3b(255, 255, 255));  // clamped
+  std::size_t files = 0;
+  for (const auto& e : fs::directory_iterator(step)) {
+    EXPECT_EQ(e.path().extension(), ".png") << e.path();  // no temporary files left
+    ++files;
+  }
+  EXPECT_EQ(files, 3u);
+}
+
+TEST(ImageWriter, NamesStepFoldersWithSixDigitsAndNeedsADir) {
+  EXPECT_EQ(ImageWriterStage::step_dir("/x", 500), fs::path("/x/step_000500"));
+  EXPECT_EQ(ImageWriterStage::step_dir("/x", 1234567), fs::path("/x/step_1234567"));
+  try {
+    testing::make_stage("image_writer", json::object());
+    FAIL() << "no error";
+  } catch (const std::exception& e) {
+    EXPECT_THAT(e.what(), HasSubstr("dir"));
+  }
+}
+
+}  // namespace
+}  // namespace vsr
