@@ -33,7 +33,7 @@ void check_scale(int scale, const char* what) {
 
 }  // namespace
 
-cv::Mat read_image_rgb(const fs::path& path) {
+cv::Mat read_image_bgr(const fs::path& path) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) {
     throw DataError("cannot read image " + path.string() +
@@ -50,6 +50,11 @@ cv::Mat read_image_rgb(const fs::path& path) {
     throw DataError("cannot read image " + path.string() +
                     ": not a readable PNG or JPEG (corrupt, truncated or another format)");
   }
+  return raw;
+}
+
+cv::Mat read_image_rgb(const fs::path& path) {
+  const cv::Mat raw = read_image_bgr(path);
   cv::Mat rgb;
   cv::cvtColor(raw, rgb, cv::COLOR_BGR2RGB);
   double factor = 1.0;

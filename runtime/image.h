@@ -15,6 +15,10 @@ namespace vsr {
 // Reads a PNG or JPEG (8- or 16-bit; grayscale expanded to 3 channels; alpha dropped) as
 // CV_32FC3 RGB in [0, 1]. Throws DataError naming the file when it is missing or unreadable.
 cv::Mat read_image_rgb(const std::filesystem::path& path);
+// The same file as OpenCV decodes it: BGR, CV_8UC3 or CV_16UC3 (alpha dropped, gray
+// expanded), no conversion. The data path keeps this until batch converts it, which moves a
+// quarter of the bytes of float RGB. Same errors as read_image_rgb.
+cv::Mat read_image_bgr(const std::filesystem::path& path);
 
 // Splits a vertically stacked LR image into `frames` frames of expected_lr each (views into
 // `stack`, no copy). The stack must be exactly expected_lr.width x (frames x

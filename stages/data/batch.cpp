@@ -16,11 +16,37 @@ StageSchema BatchStage::schema() {
 
 namespace {
 
-// Copies an HxWx3 float image into `dst` (a [H,W,3] contiguous float tensor).
+// Writes an 8- or 16-bit BGR image into `dst`, a contiguous [3,H,W] float block, as RGB in
+// [0, 1]: one pass that converts, swaps channels and transposes HWC to CHW.
+template <class T>
+void bgr_to_chw(const cv::Mat& img, float* dst, float scale) {
+  const std::size_t plane = static_cast<std::size_t>(img.rows) * img.cols;
+  for (int y = 0; y < img.rows; ++y) {
+    const T* src = img.ptr<T>(y);
+    float* r = dst + static_cast<std::size_t>(y) * img.cols;
+    float* g = r + plane;
+    float* b = g + plane;
+    for (int x = 0; x < img.cols; ++x, src += 3) {
+      b[x] = src[0] * scale;
+      g[x] = src[1] * scale;
+      r[x] = src[2] * scale;
+    }
+  }
+}
+
 void copy_into(const cv::Mat& img, const at::Tensor& dst) {
-  cv::Mat view(static_cast<int>(dst.size(0)), static_cast<int>(dst.size(1)), CV_32FC3,
-               dst.data_ptr<float>());
-  img.copyTo(view);
+  float* out = dst.data_ptr<float>();
+  switch (img.type()) {
+    case CV_8UC3:
+      return bgr_to_chw<std::uint8_t>(img, out, 1.0f / 255.0f);
+    case CV_16UC3:
+      return bgr_to_chw<std::uint16_t>(img, out, 1.0f / 65535.0f);
+    default:
+      throw std::runtime_error(
+          "batch takes 8- or 16-bit BGR images as decode makes them, found "
+          "OpenCV type " +
+          std::to_string(img.type()));
+  }
 }
 
 std::shared_ptr<const MicroBatch> collate(const std::vector<Message>& slots) {
@@ -31,8 +57,8 @@ std::shared_ptr<const MicroBatch> collate(const std::vector<Message>& slots) {
   const cv::Size lr = first->frames[0].size();
   const cv::Size gt = first->gt.size();
   auto opts = at::TensorOptions().dtype(at::kFloat);
-  at::Tensor lr_t = at::empty({B, T, lr.height, lr.width, 3}, opts);
-  at::Tensor gt_t = at::empty({B, gt.height, gt.width, 3}, opts);
+  at::Tensor lr_t = at::empty({B, T, 3, lr.height, lr.width}, opts);
+  at::Tensor gt_t = at::empty({B, 3, gt.height, gt.width}, opts);
   for (std::int64_t b = 0; b < B; ++b) {
     auto s = slots[b].as<FrameSample>();
     if (s->gt.size() != gt || static_cast<std::int64_t>(s->frames.size()) != T) {
@@ -56,8 +82,8 @@ std::shared_ptr<const MicroBatch> collate(const std::vector<Message>& slots) {
   mb->accum = r.accum;
   mb->format = r.format;
   mb->format_index = r.format_index;
-  mb->lr = lr_t.permute({0, 1, 4, 2, 3}).contiguous();
-  mb->gt = gt_t.permute({0, 3, 1, 2}).contiguous();
+  mb->lr = lr_t;
+  mb->gt = gt_t;
   return mb;
 }
 

@@ -8,7 +8,7 @@ namespace vsr {
 
 StageSchema DecodeStage::schema() {
   return StageSchema("decode")
-      .doc("reads GT and LR stack (PNG/JPEG, 8/16-bit, alpha dropped) as float RGB in [0,1]")
+      .doc("reads GT and LR stack (PNG/JPEG, 8/16-bit, alpha dropped) as decoded: BGR, 8/16-bit")
       .input<SampleRequest>("in")
       .output<DecodedSample>("out")
       .concurrent();
@@ -18,8 +18,8 @@ void DecodeStage::process(std::size_t, const Message& in, Emitter& out) {
   auto request = in.as<SampleRequest>();
   auto sample = std::make_shared<DecodedSample>();
   sample->request = request;
-  sample->gt = read_image_rgb(request->gt_path);
-  sample->lr_stack = read_image_rgb(request->lr_path);
+  sample->gt = read_image_bgr(request->gt_path);
+  sample->lr_stack = read_image_bgr(request->lr_path);
   out.emit<DecodedSample>(0, std::move(sample));
 }
 

@@ -1,5 +1,6 @@
 // Messages of the data half of the training graph: sample -> decode -> split -> augment ->
-// batch. Payloads are immutable once emitted; images are CV_32FC3 RGB in [0, 1].
+// batch. Payloads are immutable once emitted. Images are as OpenCV decoded them (BGR,
+// CV_8UC3 or CV_16UC3) until batch converts them to float RGB in [0, 1].
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -75,7 +75,7 @@ TEST(Cli, CheckedInPipelinesAreInSync) {
 TEST(Cli, CompileWritesTheSpecAndValidateAcceptsIt) {
   const fs::path out = fs::path(::testing::TempDir()) / "vsr_cli_train.json";
   const Result c = run("compile " + (kSource / "configs/demo.yaml").string() +
-                       " --set TRAINING.total_steps=7 -o " + out.string());
+                       " --set TRAINING.total_steps=70 -o " + out.string());
   ASSERT_EQ(c.code, 0) << c.out;
   const json spec = json::parse(read(out));
   EXPECT_EQ(spec["version"], 1);
@@ -83,7 +83,7 @@ TEST(Cli, CompileWritesTheSpecAndValidateAcceptsIt) {
   bool found = false;
   for (const auto& s : spec["stages"]) {
     if (s["name"] == "train_step") {
-      EXPECT_EQ(s["params"]["total_steps"], 7);
+      EXPECT_EQ(s["params"]["total_steps"], 70);
       found = true;
     }
   }

@@ -430,7 +430,7 @@ TEST(ConfigOverride, Errors) {
             "TRAINING.learning_rate=0.0002");
   EXPECT_EQ(error_of("DATA.augmentation=1"),
             "--set DATA.augmentation=1: 'DATA.augmentation' is a section; set one of its keys, "
-            "e.g. hflip");
+            "e.g. crop");
   EXPECT_EQ(error_of("MODEL.scale=[3"),
             "--set MODEL.scale=[3: the value is not valid YAML: end of sequence flow not found");
   // Nothing was changed by the failed assignments.
@@ -508,7 +508,8 @@ TEST(ConfigCompile, FollowsTheStageContract) {
   EXPECT_EQ(sample["params"]["gradient_accumulation"], nlohmann::json({1, 2, 2}));
   EXPECT_EQ(sample["params"]["format_weights"], nlohmann::json({0.5, 0.3, 0.2}));
   EXPECT_EQ(spec["stages"][1]["concurrency"], 4);
-  EXPECT_EQ(spec["stages"][2]["params"], nlohmann::json({{"frames", 7}, {"scale", 3}}));
+  EXPECT_EQ(spec["stages"][2]["params"], nlohmann::json::object());  // sizes come with requests
+  EXPECT_EQ(spec["stages"][3]["params"]["crop"], 0);
   const nlohmann::json& train = spec["stages"][5]["params"];
   EXPECT_EQ(train["model"]["frames"], 7);
   EXPECT_EQ(train["model"]["base_channels"], 128);
@@ -525,7 +526,7 @@ TEST(ConfigCompile, FollowsTheStageContract) {
   EXPECT_EQ(spec["stages"][9]["params"]["dir"],
             "/mnt/data/training/experiments/general_fresh_7frames/tensorboard");
   EXPECT_EQ(spec["edges"][0], "sample.out -> decode.in");
-  EXPECT_EQ(spec["edges"].size(), 13u);
+  EXPECT_EQ(spec["edges"].size(), 14u);
   EXPECT_EQ(spec["meta"]["config_text"], text);
   EXPECT_EQ(spec["meta"]["experiment_dir"], "/mnt/data/training/experiments/general_fresh_7frames");
   EXPECT_EQ(spec["meta"]["format_probabilities"]["small_540"], 0.5);

@@ -2,6 +2,7 @@
 #include <ATen/ATen.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <map>
@@ -22,7 +23,7 @@ using ::testing::HasSubstr;
 class DataStages : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ = fs::path(::testing::TempDir()) / "vsr_data_stages";
+    root_ = fs::path(::testing::TempDir()) / ("vsr_data_stages_" + std::to_string(getpid()));
     fs::remove_all(root_);
     MockDataOptions o;
     o.root = root_;
@@ -32,6 +33,10 @@ class DataStages : public ::testing::Test {
     o.val_count = 1;
     o.seed = 3;
     write_mock_dataset(o);
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
   }
 
   // sample -> decode -> split -> augment -> batch -> sink.

@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -91,13 +92,17 @@ std::vector<std::shared_ptr<const ValResult>> ResultCollector::results;
 class ValidateStageTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ = fs::path(::testing::TempDir()) / "vsr_validate_stage";
+    root_ = fs::path(::testing::TempDir()) / ("vsr_validate_stage_" + std::to_string(getpid()));
     fs::remove_all(root_);
     val_dir_ = root_ / "Val" / "GT";
     write_png_atomic(val_dir_ / "0000.png", make_mock_image(cv::Size(96, 96), 1));
     // Not a multiple of the scale: compared after cropping to 93x72.
     write_png_atomic(val_dir_ / "0001.png", make_mock_image(cv::Size(95, 74), 2));
     write_png_atomic(val_dir_ / "0002.png", make_mock_image(cv::Size(60, 66), 3, "toon"));
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
   }
 
   static json params(json extra = json::object()) {
