@@ -1,8 +1,6 @@
 #include "runtime/checkpoint.h"
 
-#include <fcntl.h>
 #include <torch/csrc/jit/serialization/pickle.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -10,6 +8,7 @@
 #include <iterator>
 
 #include "runtime/errors.h"
+#include "runtime/fileio.h"
 
 namespace vsr {
 
@@ -27,32 +26,6 @@ c10::Dict<std::string, at::Tensor> to_dict(const CheckpointData::Named& tensors)
   // Contiguous CPU copies keep the pickled storages to exactly the tensor's bytes.
   for (const auto& [name, t] : tensors) dict.insert_or_assign(name, t.cpu().contiguous());
   return dict;
-}
-
-[[noreturn]] void fail_errno(const std::string& what, const fs::path& path) {
-  throw DataError(what + " " + path.string() + ": " + std::strerror(errno));
-}
-
-void write_all(int fd, const char* data, std::size_t size, const fs::path& path) {
-  while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail_errno("cannot write checkpoint", path);
-    }
-    data += n;
-    size -= static_cast<std::size_t>(n);
-  }
-}
-
-void fsync_directory(const fs::path& dir) {
-  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) fail_errno("cannot open the checkpoint folder", dir);
-  const int rc = ::fsync(fd);
-  const int saved = errno;
-  ::close(fd);
-  errno = saved;
-  if (rc != 0) fail_errno("cannot fsync the checkpoint folder", dir);
 }
 
 // The parts of a loaded dict, with errors that say which key is wrong.
@@ -158,33 +131,7 @@ void save_checkpoint(const fs::path& path, const CheckpointData& data) {
     throw DataError("cannot serialise checkpoint " + path.string() + ": " + e.what());
   }
 
-  const fs::path dir = path.parent_path();
-  std::error_code ec;
-  if (!dir.empty()) fs::create_directories(dir, ec);
-  if (ec) throw DataError("cannot create folder " + dir.string() + ": " + ec.message());
-
-  const fs::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail_errno("cannot create checkpoint", tmp);
-  try {
-    write_all(fd, bytes.data(), bytes.size(), tmp);
-    if (::fsync(fd) != 0) fail_errno("cannot fsync checkpoint", tmp);
-    if (::close(fd) != 0) {
-      ::unlink(tmp.c_str());
-      fail_errno("cannot close checkpoint", tmp);
-    }
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int saved = errno;
-    ::unlink(tmp.c_str());
-    errno = saved;
-    fail_errno("cannot rename " + tmp.string() + " to", path);
-  }
-  fsync_directory(dir);
+  write_file_atomic(path, bytes.data(), bytes.size());
 }
 
 CheckpointData load_checkpoint(const fs::path& path) {

@@ -12,8 +12,8 @@
 //                  "state": {"state.0.exp_avg": Tensor, ...}},
 //    "loss_scale": 1.0}
 //
-// A file is written to <path>.tmp.<pid>, fsynced, renamed over <path>, and the directory
-// fsynced: a crash leaves either the old file or the new one under the real name, never half.
+// A file is written to a temporary name (runtime/fileio.h), fsynced, renamed over <path>,
+// and the folder fsynced: a crash leaves the old file or the new one, never half of one.
 //
 //   save_checkpoint("checkpoints/checkpoint_step_005000.pth", data);
 //   CheckpointData c = load_checkpoint("checkpoints/checkpoint_step_005000.pth");

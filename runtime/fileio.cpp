@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -18,17 +19,20 @@ namespace {
 
 }  // namespace
 
-void write_file_atomic(const std::filesystem::path& path, const std::string& bytes) {
+void write_file_atomic(const std::filesystem::path& path, const char* data, std::size_t size) {
   namespace fs = std::filesystem;
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
   std::error_code ec;
   fs::create_directories(dir, ec);
-  const fs::path tmp = dir / ("." + path.filename().string() + ".tmp." + std::to_string(getpid()));
+  // Unique per process and call, so concurrent writers of one name never share a temp file.
+  static std::atomic<unsigned long> counter{0};
+  const fs::path tmp = dir / ("." + path.filename().string() + ".tmp." + std::to_string(getpid()) +
+                              "." + std::to_string(counter++));
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail(tmp, "cannot create");
   std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+  while (done < size) {
+    const ssize_t n = ::write(fd, data + done, size - done);
     if (n < 0) {
       if (errno == EINTR) continue;
       ::close(fd);

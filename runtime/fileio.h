@@ -3,12 +3,16 @@
 // real name (then the folder is fsynced, so the rename itself survives a power cut).
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <string>
 
 namespace vsr {
 
 // Throws DataError naming the path when any step fails; the temporary file is removed.
-void write_file_atomic(const std::filesystem::path& path, const std::string& bytes);
+void write_file_atomic(const std::filesystem::path& path, const char* data, std::size_t size);
+inline void write_file_atomic(const std::filesystem::path& path, const std::string& bytes) {
+  write_file_atomic(path, bytes.data(), bytes.size());
+}
 
 }  // namespace vsr

@@ -13,6 +13,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "runtime/errors.h"
+#include "runtime/fileio.h"
 #include "runtime/rng.h"
 
 namespace vsr {
@@ -183,31 +184,7 @@ void write_png_atomic(const fs::path& path, const cv::Mat& img) {
     throw DataError("cannot write " + path.string() + ": PNG encoding failed");
   }
 
-  std::error_code ec;
-  if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
-  if (ec) {
-    throw DataError("cannot create folder " + path.parent_path().string() + ": " + ec.message());
-  }
-  static std::atomic<std::uint64_t> counter{0};
-  fs::path tmp = path;
-  tmp += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(encoded.data()),
-              static_cast<std::streamsize>(encoded.size()));
-    out.close();
-    if (!out) {
-      fs::remove(tmp, ec);
-      throw DataError("cannot write " + tmp.string() + " (for " + path.string() +
-                      "): disk full or no permission?");
-    }
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw DataError("cannot rename " + tmp.string() + " to " + path.string() + ": " + ec.message());
-  }
+  write_file_atomic(path, reinterpret_cast<const char*>(encoded.data()), encoded.size());
 }
 
 cv::Mat hflip(const cv::Mat& img) {

@@ -483,7 +483,8 @@ TEST(ConfigPresets, MatchTheSpec) {
   EXPECT_LE(demo.model.base_channels, 16);
   EXPECT_EQ(demo.model.num_blocks, 2);
   EXPECT_THAT(demo.data.formats, ElementsAre("small_540"));
-  EXPECT_EQ(demo.training.batch_size.at("small_540"), 1);
+  EXPECT_EQ(demo.training.batch_size.at("small_540"), 4);
+  EXPECT_EQ(demo.data.augmentation.crop, 96);  // a multiple of the scale
   EXPECT_EQ(demo.data.data_root, "./demo_data");
   EXPECT_EQ(demo.experiment_dir(), "./experiments/demo");
   EXPECT_EQ(demo.training.threads, 0);
