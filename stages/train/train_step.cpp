@@ -53,7 +53,6 @@ void load_pretrained(VSRNet& model, const std::string& path) {
   }
   torch::NoGradGuard no_grad;
   std::vector<std::string> missing;
-  std::size_t loaded = 0;
   for (auto& p : model->named_parameters()) {
     if (!dict.contains(p.key())) {
       missing.push_back(p.key());
@@ -68,14 +67,12 @@ void load_pretrained(VSRNet& model, const std::string& path) {
                                "and scale)");
     }
     p.value().copy_(t);
-    ++loaded;
   }
   if (!missing.empty()) {
     throw std::runtime_error("MODEL.pretrained: " + path + " lacks " +
                              std::to_string(missing.size()) + " of the model's tensors, e.g. " +
                              missing.front());
   }
-  (void)loaded;
 }
 
 NamedTensors cpu_copy(const torch::OrderedDict<std::string, torch::Tensor>& items) {

@@ -150,3 +150,18 @@ TEST(Signals, FirstSignalAsksToStop) {
 
 }  // namespace
 }  // namespace vsr
+
+namespace vsr {
+namespace {
+
+TEST(Cli, SelftestPassesOnThisInstallation) {
+  const Result r = run("selftest");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("[ok]   model with 5 frames"));
+  EXPECT_THAT(r.out, HasSubstr("[ok]   config train_space_7frames.yaml compiles"));
+  EXPECT_THAT(r.out, HasSubstr("[ok]   training: 4 steps with validation and a checkpoint"));
+  EXPECT_THAT(r.out, HasSubstr("selftest: all checks passed"));
+}
+
+}  // namespace
+}  // namespace vsr

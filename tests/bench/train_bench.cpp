@@ -1,0 +1,234 @@
+// train_bench: the training step fed by the real data stages vs by synthetic in-memory
+// batches (the data stall as a ratio), and peak memory with and without gradient
+// checkpointing (issue 5). Not a unit test: it prints figures, see tests/bench/README.md.
+//
+//   train_bench [--steps 60] [--crop 96] [--batch 4] [--channels 16] [--blocks 2]
+#include <ATen/ATen.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <string>
+
+#include "graph/pipeline.h"
+#include "graph/registry.h"
+#include "runtime/cli/compile.h"
+#include "runtime/mock_data.h"
+#include "runtime/model.h"
+#include "runtime/optim.h"
+#include "stages/data/messages.h"
+#include "stages/train/messages.h"
+
+namespace vsr {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  int steps = 60;
+  int crop = 96;
+  int batch = 4;
+  int channels = 16;
+  int blocks = 2;
+};
+
+// The same micro-batch over and over, from memory: the feed with no data cost at all.
+class SyntheticBatches : public Stage {
+ public:
+  static StageSchema schema() {
+    return StageSchema("synthetic_batches")
+        .output<MicroBatch>("out")
+        .required("steps", ParamType::kInt, "micro-batches to emit")
+        .required("batch", ParamType::kInt, "B")
+        .required("crop", ParamType::kInt, "GT size");
+  }
+  explicit SyntheticBatches(const StageContext& c) : steps_(c.param<int>("steps")) {
+    const int b = c.param<int>("batch"), crop = c.param<int>("crop");
+    proto_.lr = at::rand({b, 7, 3, crop / 3, crop / 3});
+    proto_.gt = at::rand({b, 3, crop, crop});
+    proto_.format = "small_540";
+  }
+  bool produce(Emitter& out) override {
+    if (next_ >= steps_) return false;
+    auto mb = std::make_shared<MicroBatch>(proto_);
+    mb->seq = mb->step = next_++;
+    out.emit<MicroBatch>(0, std::move(mb));
+    return true;
+  }
+
+ private:
+  int steps_;
+  int next_ = 0;
+  MicroBatch proto_;
+};
+
+class CountSteps : public Stage {
+ public:
+  static StageSchema schema() { return StageSchema("count_steps").input<StepEvent>("in"); }
+  explicit CountSteps(const StageContext&) {}
+  void process(std::size_t, const Message&, Emitter&) override {}
+};
+
+double run_spec(const json& doc, const Registry& r, std::string* table) {
+  Pipeline p(parse_spec(doc, r), r);
+  const auto start = Clock::now();
+  p.run();
+  const double s = std::chrono::duration<double>(Clock::now() - start).count();
+  *table = p.stats_table();
+  return s;
+}
+
+// Keeps the data stages and train_step of the compiled demo spec; StepEvents to a counter.
+json training_only(json spec, bool synthetic, const Options& o) {
+  static const std::map<std::string, bool> kKeep = {{"sample", true}, {"decode", true},
+                                                    {"split", true},  {"augment", true},
+                                                    {"batch", true},  {"train_step", true}};
+  json stages = json::array();
+  std::map<std::string, bool> kept;
+  for (const auto& s : spec["stages"]) {
+    const std::string name = s["name"];
+    if (!kKeep.count(name) || (synthetic && name != "train_step")) continue;
+    stages.push_back(s);
+    kept[name] = true;
+  }
+  json edges = json::array();
+  for (const std::string e : spec["edges"]) {
+    const std::string from = e.substr(0, e.find('.'));
+    const std::string to = e.substr(e.find("-> ") + 3, e.rfind('.') - e.find("-> ") - 3);
+    if (kept.count(from) && kept.count(to)) {
+      edges.push_back(e);
+    }
+  }
+  if (synthetic) {
+    stages.push_back({{"name", "feed"},
+                      {"type", "synthetic_batches"},
+                      {"params", {{"steps", o.steps}, {"batch", o.batch}, {"crop", o.crop}}},
+                      {"max_in_flight", 2}});
+    edges.push_back("feed.out -> train_step.in");
+  }
+  stages.push_back({{"name", "count"}, {"type", "count_steps"}});
+  edges.push_back("train_step.out -> count.in");
+  spec["stages"] = stages;
+  spec["edges"] = edges;
+  return spec;
+}
+
+// Peak RSS growth of 2 forward + backward passes of a VSRNet, measured in a fresh process
+// (fork + exec of this binary: a forked child of a process that has used OpenMP hangs).
+double measure_activation_peak(bool checkpointing) {
+  at::set_num_threads(2);
+  torch::manual_seed(0);
+  VSRNet net(VSRNetOptions().base_channels(32).num_blocks(8).frames(7).scale(3).use_checkpointing(
+      checkpointing));
+  const auto lr = torch::rand({2, 7, 3, 64, 64});
+  const auto gt = torch::rand({2, 3, 192, 192});
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  for (int i = 0; i < 2; ++i) {
+    net->zero_grad();
+    charbonnier_loss(net->forward(lr), gt).backward();
+  }
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  return (after.ru_maxrss - before.ru_maxrss) / 1024.0;
+}
+
+double activation_peak_mib(bool checkpointing) {
+  const std::string cmd =
+      "/proc/" + std::to_string(getpid()) + "/exe --memory-child " + (checkpointing ? "1" : "0");
+  std::FILE* p = popen(cmd.c_str(), "r");
+  double mib = -1;
+  if (!p || std::fscanf(p, "%lf", &mib) != 1) mib = -1;
+  if (p) pclose(p);
+  return mib;
+}
+
+int run(const Options& o) {
+  const fs::path root = fs::temp_directory_path() / ("vsr_train_bench_" + std::to_string(getpid()));
+  MockDataOptions m;
+  m.root = root;
+  m.formats = {"small_540"};
+  m.lr_versions = {7};
+  m.count = 16;
+  m.val_count = 1;
+  write_mock_dataset(m);
+
+  const std::vector<std::string> sets = {"DATA.data_root=" + root.string(),
+                                         "TRAINING.total_steps=" + std::to_string(o.steps),
+                                         "TRAINING.warmup_steps=1",
+                                         "TRAINING.batch_size.small_540=" + std::to_string(o.batch),
+                                         "DATA.augmentation.crop=" + std::to_string(o.crop),
+                                         "MODEL.base_channels=" + std::to_string(o.channels),
+                                         "MODEL.num_blocks=" + std::to_string(o.blocks),
+                                         "VALIDATION.val_interval=1000000",
+                                         "CHECKPOINT.checkpoint_interval=1000000"};
+  const json spec = compile_config_file(std::string(VSR_SOURCE_DIR) + "/configs/demo.yaml", sets);
+  Registry r = Registry::global();
+  r.add<SyntheticBatches>();
+  r.add<CountSteps>();
+
+  std::string table_real, table_synth;
+  const double synth_s = run_spec(training_only(spec, true, o), r, &table_synth);
+  const double real_s = run_spec(training_only(spec, false, o), r, &table_real);
+  std::printf(
+      "train_bench: %d steps, batch %d, GT crop %d, model %d channels x %d blocks, "
+      "2 decode workers, 2 torch threads\n",
+      o.steps, o.batch, o.crop, o.channels, o.blocks);
+  std::printf("  synthetic in-memory batches: %.2f steps/s (%.1f s)\n", o.steps / synth_s, synth_s);
+  std::printf("  real data stages:            %.2f steps/s (%.1f s)\n", o.steps / real_s, real_s);
+  std::printf("  real / synthetic: %.1f%% (data stall %.1f%%)\n", 100 * synth_s / real_s,
+              100 * (1 - synth_s / real_s));
+  std::printf("\n  stats, real feed:\n%s", table_real.c_str());
+
+  const double plain = activation_peak_mib(false);
+  const double ckpt = activation_peak_mib(true);
+  std::printf(
+      "\n  peak RSS growth of 2 forward+backward passes, VSRNet 32 ch x 8 blocks, "
+      "B=2, T=7, LR 64x64:\n    plain %.0f MiB, checkpointed %.0f MiB (%.0f%%)\n",
+      plain, ckpt, 100 * ckpt / plain);
+  fs::remove_all(root);
+  return 0;
+}
+
+}  // namespace
+}  // namespace vsr
+
+int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--memory-child") {
+    std::printf("%f\n", vsr::measure_activation_peak(std::string(argv[2]) == "1"));
+    return 0;
+  }
+  vsr::Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i];
+    const int v = std::atoi(argv[i + 1]);
+    if (k == "--steps")
+      o.steps = v;
+    else if (k == "--crop")
+      o.crop = v;
+    else if (k == "--batch")
+      o.batch = v;
+    else if (k == "--channels")
+      o.channels = v;
+    else if (k == "--blocks")
+      o.blocks = v;
+    else {
+      std::cerr << "train_bench: unknown option " << k
+                << "; options: --steps --crop --batch --channels --blocks\n";
+      return 2;
+    }
+  }
+  try {
+    return vsr::run(o);
+  } catch (const std::exception& e) {
+    std::cerr << "train_bench: " << e.what() << "\n";
+    return 1;
+  }
+}
