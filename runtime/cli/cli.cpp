@@ -23,6 +23,7 @@
 #include "runtime/fileio.h"
 #include "runtime/mock_data.h"
 #include "runtime/tensorboard.h"
+#include "runtime/version.h"
 
 namespace vsr {
 
@@ -43,6 +44,7 @@ const char kUsage[] =
     "            [--lr-versions 5,7] [--count N] [--val-count N] [--scale 3] [--seed N]\n"
     "                                 write a synthetic dataset in the spec's layout\n"
     "  selftest [--keep DIR]          check this installation end to end on mock data\n"
+    "  --version                      print the version\n"
     "\n"
     "SPEC is a JSON pipeline spec, CONFIG a YAML training config (*.yaml); see README.md.\n";
 
@@ -271,6 +273,10 @@ int cmd_mock_data(const Args& a) {
 }  // namespace
 
 int cli_main(int argc, char** argv) {
+  if (argc == 2 && (std::string(argv[1]) == "--version" || std::string(argv[1]) == "version")) {
+    std::cout << "vsr_flow " << version_string() << "\n";
+    return 0;
+  }
   try {
     const Args a =
         parse_args(argc, argv,

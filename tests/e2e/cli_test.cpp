@@ -165,3 +165,15 @@ TEST(Cli, SelftestPassesOnThisInstallation) {
 
 }  // namespace
 }  // namespace vsr
+
+namespace vsr {
+namespace {
+
+TEST(Cli, PrintsItsVersion) {
+  const Result r = run("--version");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_THAT(r.out, ::testing::StartsWith("vsr_flow 0.1.0"));
+}
+
+}  // namespace
+}  // namespace vsr
