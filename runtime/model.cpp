@@ -1,5 +1,7 @@
 #include "runtime/model.h"
 
+#include <map>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -240,6 +242,48 @@ std::vector<torch::Tensor> VSRNetImpl::other_parameters() const {
     if (item.key().rfind("flow.", 0) != 0) out.push_back(item.value());
   }
   return out;
+}
+
+void load_named_weights(torch::nn::Module& net,
+                        const std::vector<std::pair<std::string, torch::Tensor>>& weights,
+                        const std::string& context, bool allow_unknown) {
+  std::map<std::string, const at::Tensor*> given;
+  for (const auto& [name, t] : weights) given[name] = &t;
+  std::vector<std::string> missing, misshapen;
+  std::set<std::string> used;
+  torch::NoGradGuard no_grad;
+  auto load = [&](const std::string& name, torch::Tensor& dst) {
+    auto it = given.find(name);
+    if (it == given.end()) {
+      missing.push_back(name);
+      return;
+    }
+    used.insert(name);
+    if (it->second->sizes() != dst.sizes()) {
+      misshapen.push_back(name + " (model " + c10::str(dst.sizes()) + ", given " +
+                          c10::str(it->second->sizes()) + ")");
+      return;
+    }
+    dst.copy_(*it->second);
+  };
+  for (auto& p : net.named_parameters(/*recurse=*/true)) load(p.key(), p.value());
+  for (auto& b : net.named_buffers(/*recurse=*/true)) load(b.key(), b.value());
+  std::vector<std::string> unknown;
+  for (const auto& [name, t] : given) {
+    if (!allow_unknown && !used.count(name)) unknown.push_back(name);
+  }
+  if (missing.empty() && misshapen.empty() && unknown.empty()) return;
+  auto list = [](const std::vector<std::string>& names) {
+    std::string s;
+    for (std::size_t i = 0; i < names.size() && i < 5; ++i) s += (i ? ", " : "") + names[i];
+    if (names.size() > 5) s += ", ... (" + std::to_string(names.size()) + " in all)";
+    return s;
+  };
+  std::string msg = context;
+  if (!missing.empty()) msg += " missing " + list(missing) + ";";
+  if (!unknown.empty()) msg += " unknown " + list(unknown) + ";";
+  if (!misshapen.empty()) msg += " wrong shape " + list(misshapen) + ";";
+  throw std::runtime_error(msg);
 }
 
 }  // namespace vsr

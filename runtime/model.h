@@ -43,6 +43,8 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace vsr {
@@ -146,5 +148,12 @@ class VSRNetImpl : public torch::nn::Module {
   torch::nn::PixelShuffle shuffle_{nullptr};
 };
 TORCH_MODULE(VSRNet);
+
+// Copies `weights` into the parameters and buffers of `net` by name. Throws
+// std::runtime_error starting with `context` and listing (up to 5 of each) the names that are
+// missing, unknown or of the wrong shape; unknown names are ignored when `allow_unknown`.
+void load_named_weights(torch::nn::Module& net,
+                        const std::vector<std::pair<std::string, torch::Tensor>>& weights,
+                        const std::string& context, bool allow_unknown = false);
 
 }  // namespace vsr

@@ -37,7 +37,7 @@ T member(const json& obj, const std::string& key, const std::string& path) {
 }
 
 // Loads a state dict (a checkpoint's "model" entry, or a plain name -> tensor dict) into
-// `model`; every name must match in name and shape.
+// `model`; every tensor of the model must be there, with its shape.
 void load_pretrained(VSRNet& model, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("MODEL.pretrained: cannot open " + path);
@@ -51,28 +51,17 @@ void load_pretrained(VSRNet& model, const std::string& path) {
   if (dict.contains("model") && dict.at("model").isGenericDict()) {
     dict = dict.at("model").toGenericDict();
   }
-  torch::NoGradGuard no_grad;
-  std::vector<std::string> missing;
-  for (auto& p : model->named_parameters()) {
-    if (!dict.contains(p.key())) {
-      missing.push_back(p.key());
-      continue;
+  std::vector<std::pair<std::string, torch::Tensor>> weights;
+  for (const auto& item : dict) {
+    if (item.key().isString() && item.value().isTensor()) {
+      weights.emplace_back(item.key().toStringRef(), item.value().toTensor());
     }
-    const at::Tensor t = dict.at(p.key()).toTensor();
-    if (t.sizes() != p.value().sizes()) {
-      throw std::runtime_error("MODEL.pretrained: " + path + ": " + p.key() + " has shape " +
-                               c10::str(t.sizes()) + ", the model expects " +
-                               c10::str(p.value().sizes()) +
-                               " (check base_channels, num_blocks "
-                               "and scale)");
-    }
-    p.value().copy_(t);
   }
-  if (!missing.empty()) {
-    throw std::runtime_error("MODEL.pretrained: " + path + " lacks " +
-                             std::to_string(missing.size()) + " of the model's tensors, e.g. " +
-                             missing.front());
-  }
+  // Extra entries are fine: "pretrained may load any state dict" that covers the model.
+  load_named_weights(*model, weights,
+                     "MODEL.pretrained: " + path +
+                         " does not fit the model (check base_channels, num_blocks and scale):",
+                     /*allow_unknown=*/true);
 }
 
 NamedTensors cpu_copy(const torch::OrderedDict<std::string, torch::Tensor>& items) {

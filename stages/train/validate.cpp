@@ -5,8 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <map>
-#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -113,50 +111,6 @@ torch::Tensor axis_weights(std::int64_t start, std::int64_t length, std::int64_t
     }
   }
   return torch::from_blob(w.data(), {n}, torch::kFloat).clone();
-}
-
-// Every parameter and buffer of `net` from `weights` by name; a missing, unknown or
-// misshapen name is an error.
-void load_weights(torch::nn::Module& net, const NamedTensors& weights, const std::string& which,
-                  std::int64_t step) {
-  std::map<std::string, const at::Tensor*> given;
-  for (const auto& [name, t] : weights) given[name] = &t;
-  std::vector<std::string> missing, misshapen;
-  std::set<std::string> used;
-  torch::NoGradGuard no_grad;
-  auto load = [&](const std::string& name, torch::Tensor& dst) {
-    auto it = given.find(name);
-    if (it == given.end()) {
-      missing.push_back(name);
-      return;
-    }
-    used.insert(name);
-    if (it->second->sizes() != dst.sizes()) {
-      misshapen.push_back(name + " (model " + c10::str(dst.sizes()) + ", snapshot " +
-                          c10::str(it->second->sizes()) + ")");
-      return;
-    }
-    dst.copy_(*it->second);
-  };
-  for (auto& p : net.named_parameters(/*recurse=*/true)) load(p.key(), p.value());
-  for (auto& b : net.named_buffers(/*recurse=*/true)) load(b.key(), b.value());
-  std::vector<std::string> unknown;
-  for (const auto& [name, t] : given) {
-    if (!used.count(name)) unknown.push_back(name);
-  }
-  if (missing.empty() && misshapen.empty() && unknown.empty()) return;
-  auto list = [](const std::vector<std::string>& names) {
-    std::string s;
-    for (std::size_t i = 0; i < names.size() && i < 5; ++i) s += (i ? ", " : "") + names[i];
-    if (names.size() > 5) s += ", ... (" + std::to_string(names.size()) + " in all)";
-    return s;
-  };
-  std::string msg = "the " + which + " weights of the snapshot of step " + std::to_string(step) +
-                    " do not fit the network built from its architecture:";
-  if (!missing.empty()) msg += " missing " + list(missing) + ";";
-  if (!unknown.empty()) msg += " unknown " + list(unknown) + ";";
-  if (!misshapen.empty()) msg += " wrong shape " + list(misshapen) + ";";
-  throw std::runtime_error(msg);
 }
 
 }  // namespace
@@ -309,8 +263,10 @@ void ValidateStage::process(std::size_t, const Message& in, Emitter& out) {
   set_threads(m.threads);  // per call: the intra-op setting is per calling thread
   m.ensure_net(*snapshot);
   const bool ema = !snapshot->ema.empty();
-  load_weights(*m.net, ema ? snapshot->ema : snapshot->model, ema ? "EMA" : "model",
-               snapshot->step);
+  load_named_weights(*m.net, ema ? snapshot->ema : snapshot->model,
+                     std::string("the ") + (ema ? "EMA" : "model") +
+                         " weights of the snapshot of step " + std::to_string(snapshot->step) +
+                         " do not fit the network built from its architecture:");
   m.net->eval();
 
   auto result = std::make_shared<ValResult>();

@@ -346,3 +346,32 @@ TEST(CheckpointTest, FunctionReturnsInputGradAndAccumulatesParamGrads) {
 
 }  // namespace
 }  // namespace vsr
+
+namespace vsr {
+namespace {
+
+TEST(ModelTest, LoadNamedWeightsChecksNamesAndShapes) {
+  torch::nn::Linear a(3, 2), b(3, 2);
+  std::vector<std::pair<std::string, torch::Tensor>> w;
+  for (const auto& p : a->named_parameters()) w.emplace_back(p.key(), p.value().detach());
+  w.emplace_back("extra", torch::zeros({1}));
+  load_named_weights(*b, w, "ctx:", /*allow_unknown=*/true);
+  EXPECT_TRUE(torch::equal(a->weight, b->weight));
+  try {
+    load_named_weights(*b, w, "ctx:");
+    FAIL() << "an unknown name must be an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("ctx: unknown extra;"));
+  }
+  w = {{"weight", torch::zeros({2, 4})}};
+  try {
+    load_named_weights(*b, w, "ctx:");
+    FAIL() << "a missing and a misshapen name must be errors";
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("missing bias;"));
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("wrong shape weight (model [2, 3], given [2, 4])"));
+  }
+}
+
+}  // namespace
+}  // namespace vsr
