@@ -1,6 +1,7 @@
 #include "runtime/fileio.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -18,6 +19,32 @@ namespace {
 }
 
 }  // namespace
+
+void read_file_into(const std::filesystem::path& path, std::vector<std::uint8_t>& out) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(path, "cannot open");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int saved = errno;
+    ::close(fd);
+    errno = saved;
+    fail(path, "cannot stat");
+  }
+  out.resize(static_cast<std::size_t>(st.st_size));
+  std::size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::read(fd, out.data() + done, out.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int saved = n < 0 ? errno : EIO;
+      ::close(fd);
+      errno = saved;
+      fail(path, n < 0 ? "read failed" : "file shrank while being read");
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+}
 
 void write_file_atomic(const std::filesystem::path& path, const char* data, std::size_t size) {
   namespace fs = std::filesystem;

@@ -14,6 +14,7 @@
 
 #include "runtime/errors.h"
 #include "runtime/fileio.h"
+#include "runtime/png.h"
 #include "runtime/rng.h"
 
 namespace vsr {
@@ -40,10 +41,16 @@ cv::Mat read_image_bgr(const fs::path& path) {
     throw DataError("cannot read image " + path.string() +
                     (fs::exists(path, ec) ? ": not a regular file" : ": file does not exist"));
   }
+  // One read into a per-thread buffer; PNGs then take the fast decoder, and everything it
+  // leaves (other formats, rare PNG variants, damaged files) goes to OpenCV.
+  thread_local std::vector<std::uint8_t> bytes;
+  read_file_into(path, bytes);
+  if (cv::Mat fast = decode_png_fast(bytes.data(), bytes.size()); !fast.empty()) return fast;
   cv::Mat raw;
   try {
     // COLOR: gray expanded, alpha dropped; ANYDEPTH: 16-bit kept as 16-bit.
-    raw = cv::imread(path.string(), cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH);
+    raw = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, bytes.data()),
+                       cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH);
   } catch (const cv::Exception& e) {
     throw DataError("cannot read image " + path.string() + ": " + e.what());
   }

@@ -2,6 +2,11 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdlib>
+#include <mutex>
+#include <new>
+#include <unordered_map>
+
 #include "graph/registry.h"
 #include "stages/data/messages.h"
 
@@ -13,6 +18,60 @@ StageSchema BatchStage::schema() {
       .input<FrameSample>("in")
       .output<MicroBatch>("out");
 }
+
+// Float blocks for micro-batch tensors, recycled by size. A tensor made by take() gives its
+// block back when its last reference dies, wherever that is (the train step, a test); the
+// pool outlives the stage for as long as such a tensor does.
+class BlockPool : public std::enable_shared_from_this<BlockPool> {
+ public:
+  // Free blocks kept per size: the prefetch bound keeps fewer than this in flight in practice,
+  // and more are released to the allocator rather than hoarded.
+  static constexpr std::size_t kKeepPerSize = 8;
+
+  ~BlockPool() {
+    for (auto& [bytes, blocks] : free_) {
+      for (void* b : blocks) std::free(b);
+    }
+  }
+
+  at::Tensor take(at::IntArrayRef sizes) {
+    std::size_t bytes = sizeof(float);
+    for (const auto s : sizes) bytes *= static_cast<std::size_t>(s);
+    void* block = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.find(bytes);
+      if (it != free_.end() && !it->second.empty()) {
+        block = it->second.back();
+        it->second.pop_back();
+      }
+    }
+    if (block == nullptr) {
+      // 64-byte aligned, as LibTorch's own CPU allocator aligns.
+      block = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+      if (block == nullptr) throw std::bad_alloc();
+    }
+    return at::from_blob(
+        block, sizes, [pool = shared_from_this(), bytes](void* b) { pool->give_back(b, bytes); },
+        at::TensorOptions().dtype(at::kFloat));
+  }
+
+ private:
+  void give_back(void* block, std::size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto& blocks = free_[bytes];
+      if (blocks.size() < kKeepPerSize) {
+        blocks.push_back(block);
+        return;
+      }
+    }
+    std::free(block);
+  }
+
+  std::mutex mutex_;
+  std::unordered_map<std::size_t, std::vector<void*>> free_;
+};
 
 namespace {
 
@@ -49,16 +108,15 @@ void copy_into(const cv::Mat& img, const at::Tensor& dst) {
   }
 }
 
-std::shared_ptr<const MicroBatch> collate(const std::vector<Message>& slots) {
+std::shared_ptr<const MicroBatch> collate(const std::vector<Message>& slots, BlockPool& pool) {
   auto first = slots[0].as<FrameSample>();
   const SampleRequest& r = *first->request;
   const auto B = static_cast<std::int64_t>(slots.size());
   const auto T = static_cast<std::int64_t>(first->frames.size());
   const cv::Size lr = first->frames[0].size();
   const cv::Size gt = first->gt.size();
-  auto opts = at::TensorOptions().dtype(at::kFloat);
-  at::Tensor lr_t = at::empty({B, T, 3, lr.height, lr.width}, opts);
-  at::Tensor gt_t = at::empty({B, 3, gt.height, gt.width}, opts);
+  at::Tensor lr_t = pool.take({B, T, 3, lr.height, lr.width});
+  at::Tensor gt_t = pool.take({B, 3, gt.height, gt.width});
   for (std::int64_t b = 0; b < B; ++b) {
     auto s = slots[b].as<FrameSample>();
     if (s->gt.size() != gt || static_cast<std::int64_t>(s->frames.size()) != T) {
@@ -89,6 +147,8 @@ std::shared_ptr<const MicroBatch> collate(const std::vector<Message>& slots) {
 
 }  // namespace
 
+BatchStage::BatchStage(const StageContext&) : pool_(std::make_shared<BlockPool>()) {}
+
 void BatchStage::process(std::size_t, const Message& in, Emitter& out) {
   const SampleRequest& r = *in.as<FrameSample>()->request;
   if (r.seq < next_seq_) {
@@ -107,7 +167,7 @@ void BatchStage::process(std::size_t, const Message& in, Emitter& out) {
   for (auto it = pending_.begin(); it != pending_.end() && it->first == next_seq_ &&
                                    it->second.filled == static_cast<int>(it->second.slots.size());
        it = pending_.erase(it), ++next_seq_) {
-    Message m = Message::of<MicroBatch>(collate(it->second.slots));
+    Message m = Message::of<MicroBatch>(collate(it->second.slots, *pool_));
     m.set_ticket(it->second.slots[0].ticket());  // it counts against its own credit
     out.emit(0, std::move(m));
   }
