@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ccache clang-format pkg-config
   libtorch-dev libtbb-dev libopencv-dev libyaml-cpp-dev nlohmann-json3-dev
-  libgtest-dev libgmock-dev libprotobuf-dev protobuf-compiler libdeflate-dev graphviz
+  libgtest-dev libgmock-dev libprotobuf-dev protobuf-compiler libdeflate-dev libpng-dev graphviz
 )
 missing=()
 for p in "${packages[@]}"; do
