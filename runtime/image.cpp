@@ -230,14 +230,42 @@ Augmentation draw_augmentation(std::uint64_t seed, const AugmentProbs& probs, bo
   return aug;
 }
 
+cv::Mat apply_geometry(const Augmentation& aug, const cv::Mat& img) {
+  // hflip, vflip, then rot90 compose to one of the 8 symmetries of the square, each one
+  // OpenCV call (or transpose + flip): vflip = rot180 after hflip, so only (hflip?, turns)
+  // remains. tests/runtime/image_test.cpp checks all 16 inputs against the step-by-step result.
+  const bool h = aug.hflip != aug.vflip;
+  const int k = (((aug.rot90 + (aug.vflip ? 2 : 0)) % 4) + 4) % 4;
+  cv::Mat out;
+  if (!h) {
+    if (k == 0) return img;
+    if (k == 2) {
+      cv::flip(img, out, -1);
+      return out;
+    }
+    return rot90(img, k);
+  }
+  switch (k) {
+    case 0:
+      cv::flip(img, out, 1);
+      return out;
+    case 1:  // rot90 after hflip is the transpose
+      cv::transpose(img, out);
+      return out;
+    case 2:  // rot180 after hflip is vflip
+      cv::flip(img, out, 0);
+      return out;
+    default: {  // rot270 after hflip is the anti-transpose
+      cv::Mat t;
+      cv::transpose(img, t);
+      cv::flip(t, out, -1);
+      return out;
+    }
+  }
+}
+
 void apply_augmentation(const Augmentation& aug, cv::Mat& gt, std::vector<cv::Mat>& frames) {
-  auto one = [&aug](const cv::Mat& img) {
-    cv::Mat out = img;
-    if (aug.hflip) out = hflip(out);
-    if (aug.vflip) out = vflip(out);
-    if (aug.rot90 % 4 != 0) out = rot90(out, aug.rot90);
-    return out;
-  };
+  auto one = [&aug](const cv::Mat& img) { return apply_geometry(aug, img); };
   gt = one(gt);
   for (auto& f : frames) f = one(f);
   if (aug.reverse) std::reverse(frames.begin(), frames.end());

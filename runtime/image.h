@@ -83,6 +83,10 @@ struct AugmentProbs {
 // decision everywhere. A rotation, when drawn, is 1, 2 or 3 quarter turns.
 Augmentation draw_augmentation(std::uint64_t seed, const AugmentProbs& probs, bool allow_rot90);
 
+// The geometric part of `aug` on one image: hflip, then vflip, then rot90, as one pass (two for
+// some rotations). Returns img itself (no copy) when there is nothing to do.
+cv::Mat apply_geometry(const Augmentation& aug, const cv::Mat& img);
+
 // Applies `aug` to gt and every frame (flips, then rotation; then temporal reversal).
 void apply_augmentation(const Augmentation& aug, cv::Mat& gt, std::vector<cv::Mat>& frames);
 

@@ -266,6 +266,32 @@ TEST(ImageAugment, FlipsAndRotationsMoveCorners) {
 }
 
 // GT and frames get the same transform: with LR = downscaled GT that stays true afterwards.
+TEST(ImageAugment, ComposedGeometryEqualsStepByStep) {
+  cv::Mat img(5, 7, CV_8UC3);  // not square, odd sides: every symmetry is visible
+  cv::randu(img, 0, 255);
+  int distinct_checked = 0;
+  for (int h = 0; h < 2; ++h) {
+    for (int v = 0; v < 2; ++v) {
+      for (int k = 0; k < 4; ++k) {
+        Augmentation aug;
+        aug.hflip = h;
+        aug.vflip = v;
+        aug.rot90 = k;
+        cv::Mat expect = img;
+        if (h) expect = hflip(expect);
+        if (v) expect = vflip(expect);
+        if (k) expect = rot90(expect, k);
+        const cv::Mat got = apply_geometry(aug, img);
+        ASSERT_EQ(got.size(), expect.size()) << h << v << k;
+        EXPECT_EQ(cv::norm(got, expect, cv::NORM_INF), 0)
+            << "hflip " << h << " vflip " << v << " rot90 " << k;
+        ++distinct_checked;
+      }
+    }
+  }
+  EXPECT_EQ(distinct_checked, 16);
+}
+
 TEST(ImageAugment, SameTransformForGtAndFrames) {
   const cv::Mat base = pattern(48, 48);
   for (int code = 0; code < 32; ++code) {
