@@ -19,6 +19,15 @@ json per_format(const TrainConfig& config, const std::map<std::string, T>& value
   return out;
 }
 
+// Where the dataset is and what to read of it: the params sample and scan share.
+json dataset_params(const TrainConfig& config) {
+  return {{"data_root", config.data.data_root},
+          {"category", config.data.category},
+          {"lr_version", config.data.lr_version},
+          {"scale", config.model.scale},
+          {"formats", config.data.formats}};
+}
+
 }  // namespace
 
 json compile_train_spec(const TrainConfig& config, const std::string& config_text) {
@@ -30,17 +39,13 @@ json compile_train_spec(const TrainConfig& config, const std::string& config_tex
   const json formats = data.formats;
   const json accumulation = per_format(config, training.gradient_accumulation);
 
-  json sample = stage("sample", "sample",
-                      {{"data_root", data.data_root},
-                       {"category", data.category},
-                       {"lr_version", data.lr_version},
-                       {"scale", model.scale},
-                       {"formats", formats},
-                       {"format_weights", data.probabilities},
-                       {"batch_size", per_format(config, training.batch_size)},
-                       {"gradient_accumulation", accumulation},
-                       {"total_steps", training.total_steps},
-                       {"seed", training.seed}});
+  json sample_params = dataset_params(config);
+  sample_params.update({{"format_weights", data.probabilities},
+                        {"batch_size", per_format(config, training.batch_size)},
+                        {"gradient_accumulation", accumulation},
+                        {"total_steps", training.total_steps},
+                        {"seed", training.seed}});
+  json sample = stage("sample", "sample", std::move(sample_params));
   sample["max_in_flight"] = data.prefetch;
 
   json decode = stage("decode", "decode", json::object());
@@ -143,6 +148,26 @@ json compile_train_spec(const TrainConfig& config, const std::string& config_tex
                   {"experiment_dir", experiment_dir.string()},
                   {"format_probabilities", probabilities},
                   {"format_probabilities_line", format_probabilities_line(config)}};
+  return spec;
+}
+
+json compile_check_data_spec(const TrainConfig& config, const std::string& report_path) {
+  json scan_params = dataset_params(config);
+  scan_params["val_dir"] = config.val_dir();
+  json scan = stage("scan", "scan", std::move(scan_params));
+  // Two pairs per worker keep the workers busy; a PairCheck holds no pixels.
+  scan["max_in_flight"] = 2 * config.data.num_workers;
+  json check = stage("check", "check_pair", json::object());
+  check["concurrency"] = config.data.num_workers;
+
+  json spec;
+  spec["version"] = kTrainSpecVersion;
+  spec["name"] = "check_data_" + config.data.category + "_" + config.data.lr_version;
+  spec["max_in_flight"] = 2 * config.data.num_workers;
+  spec["stages"] =
+      json::array({scan, check, stage("report", "check_report", {{"report", report_path}})});
+  spec["edges"] = json::array({"scan.out -> check.in", "check.out -> report.in"});
+  spec["meta"] = {{"overrides", config.overrides}};
   return spec;
 }
 

@@ -24,4 +24,9 @@ constexpr int kTrainSpecVersion = 1;
 // config gives the same JSON, byte for byte.
 nlohmann::json compile_train_spec(const TrainConfig& config, const std::string& config_text);
 
+// The dataset check of `config` (`vsr_flow check-data`): scan -> check_pair (concurrency =
+// DATA.num_workers) -> check_report over the DATA keys the training spec reads, plus the
+// validation folder (TrainConfig::val_dir). report_path: the JSON report, "" for none.
+nlohmann::json compile_check_data_spec(const TrainConfig& config, const std::string& report_path);
+
 }  // namespace vsr

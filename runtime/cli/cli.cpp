@@ -40,6 +40,9 @@ const char kUsage[] =
     "  validate SPEC|CONFIG           check a spec or config; prints every problem at once\n"
     "  dot SPEC|CONFIG                Graphviz DOT of the pipeline (pipe into `dot -Tsvg`)\n"
     "  stages [TYPE]                  registered stage types: ports, params, defaults, docs\n"
+    "  check-data CONFIG [--set KEY=VALUE]... [--report FILE.json]\n"
+    "                                 read every training pair and validation image the config\n"
+    "                                 points to; list every bad file at once (non-zero exit)\n"
     "  mock-data --root DIR [--categories general,space,toon] [--formats small_540,...]\n"
     "            [--lr-versions 5,7] [--count N] [--val-count N] [--scale 3] [--seed N]\n"
     "                                 write a synthetic dataset in the spec's layout\n"
@@ -221,6 +224,48 @@ int cmd_run(const Args& a) {
   return 0;
 }
 
+// The dataset check: scan -> check_pair -> check_report; see compile_check_data_spec.
+int cmd_check_data(const Args& a) {
+  if (a.positional.size() != 1) {
+    throw UsageError("'check-data' takes one CONFIG path, got " +
+                     std::to_string(a.positional.size()));
+  }
+  const std::string report = a.options.count("--report") ? a.options.at("--report") : "";
+  const Spec spec = compile_check_data_file(a.positional[0], a.sets, report);
+  const json& scan = spec.stage("scan")->params;
+  const int workers = spec.stage("check")->concurrency;
+  std::string formats;
+  for (const auto& f : scan.at("formats")) {
+    formats += (formats.empty() ? "" : ", ") + f.get<std::string>();
+  }
+  std::cout << "check-data: " << scan.at("data_root").get<std::string>() << " (category "
+            << scan.at("category").get<std::string>() << ", "
+            << scan.at("lr_version").get<std::string>() << ", x" << scan.at("scale").get<int>()
+            << "): formats " << formats << "; validation images in "
+            << scan.at("val_dir").get<std::string>() << "; " << workers
+            << (workers == 1 ? " worker\n" : " workers\n");
+  Pipeline pipeline(spec);
+  install_stop_signals(pipeline.stop_flag());
+  try {
+    pipeline.run();
+  } catch (const StageError& e) {
+    install_stop_signals(nullptr);
+    if (e.stage() != "scan" && e.stage() != "report") throw;
+    // The problem list is the answer here, not a failure of a stage: print it as it is.
+    const std::string prefix = "stage '" + e.stage() + "' (type " + e.type() + ") failed: ";
+    const std::string what = e.what();
+    std::cout << std::flush;  // the summary first, also when both go to one pipe
+    std::cerr << "vsr_flow: check-data: "
+              << (what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what) << "\n";
+    return 1;
+  } catch (...) {
+    install_stop_signals(nullptr);
+    throw;
+  }
+  install_stop_signals(nullptr);
+  return pipeline.stop_requested() ? 130 : 0;
+}
+
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
   std::string item;
@@ -277,11 +322,18 @@ int cli_main(int argc, char** argv) {
     std::cout << "vsr_flow " << version_string() << "\n";
     return 0;
   }
+  for (int i = 1; i < argc; ++i) {  // `vsr_flow --help`, `vsr_flow run --help`, ...
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+  }
   try {
     const Args a =
         parse_args(argc, argv,
                    {"--stats-json", "--root", "--categories", "--formats", "--lr-versions",
-                    "--count", "--val-count", "--scale", "--seed", "--set", "--keep"});
+                    "--count", "--val-count", "--scale", "--seed", "--set", "--keep", "--report"});
     if (a.command.empty() || a.command == "help" || a.command == "-h") {
       std::cout << kUsage;
       return a.command.empty() ? 2 : 0;
@@ -291,6 +343,7 @@ int cli_main(int argc, char** argv) {
     if (a.command == "dot") return cmd_dot(a);
     if (a.command == "run") return cmd_run(a);
     if (a.command == "compile") return cmd_compile(a);
+    if (a.command == "check-data") return cmd_check_data(a);
     if (a.command == "mock-data") return cmd_mock_data(a);
     if (a.command == "selftest")
       return run_selftest(a.options.count("--keep") ? a.options.at("--keep") : "");

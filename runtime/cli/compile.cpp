@@ -59,4 +59,16 @@ LoadedSpec load_spec_or_config(const std::string& path, const std::vector<std::s
   return out;
 }
 
+Spec compile_check_data_file(const std::string& path, const std::vector<std::string>& overrides,
+                             const std::string& report_path) {
+  if (!is_config_path(path)) {
+    throw ConfigError(path +
+                      ": check-data reads a YAML training config (*.yaml), the one you "
+                      "train with");
+  }
+  const TrainConfig config = load_config_text(read_text(path), path, overrides);
+  return parse_spec(compile_check_data_spec(config, report_path), Registry::global(),
+                    path + " (check-data)");
+}
+
 }  // namespace vsr

@@ -27,4 +27,10 @@ LoadedSpec load_spec_or_config(const std::string& path, const std::vector<std::s
 
 bool is_config_path(const std::string& path);
 
+// The dataset check of a YAML training config (`vsr_flow check-data`, see
+// compile_check_data_spec), validated like any spec. Throws ConfigError for a file that is
+// not a YAML config or a config with problems.
+Spec compile_check_data_file(const std::string& path, const std::vector<std::string>& overrides,
+                             const std::string& report_path);
+
 }  // namespace vsr

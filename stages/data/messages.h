@@ -1,6 +1,7 @@
 // Messages of the data half of the training graph: sample -> decode -> split -> augment ->
-// batch. Payloads are immutable once emitted. Images are as OpenCV decoded them (BGR,
-// CV_8UC3 or CV_16UC3) until batch converts them to float RGB in [0, 1].
+// batch; and of the dataset check: scan -> check_pair -> check_report. Payloads are immutable
+// once emitted. Images are as OpenCV decoded them (BGR, CV_8UC3 or CV_16UC3) until batch
+// converts them to float RGB in [0, 1].
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -61,9 +62,30 @@ struct MicroBatch {
   at::Tensor gt;  // [B, 3, H, W] float32 in [0, 1]
 };
 
+// One problem check_pair found; `kind` groups problems in the report.
+struct PairProblem {
+  std::string kind;     // "unreadable", "gt_size", "lr_stack" or "val_size"
+  std::string message;  // the full text, naming the file, what was expected and found
+};
+
+// What check_pair found about one request of scan: a GT/LR pair, or a validation image (no
+// lr_path). Sizes are as read, 0x0 when a file could not be read; no pixels are kept.
+struct PairCheck {
+  std::shared_ptr<const SampleRequest> request;
+  std::vector<PairProblem> problems;  // empty: fine
+  std::vector<std::string> notes;     // worth knowing, not a problem
+  cv::Size gt_size;
+  cv::Size lr_size;  // the whole LR stack
+  int gt_bits = 0;   // 8 or 16, as decoded
+  int lr_bits = 0;
+  int channels = 0;  // as decoded (read_image_bgr expands gray and drops alpha: 3)
+  bool ok() const { return problems.empty(); }
+};
+
 }  // namespace vsr
 
 VSR_MESSAGE_TYPE(vsr::SampleRequest, "SampleRequest");
 VSR_MESSAGE_TYPE(vsr::DecodedSample, "DecodedSample");
 VSR_MESSAGE_TYPE(vsr::FrameSample, "FrameSample");
 VSR_MESSAGE_TYPE(vsr::MicroBatch, "MicroBatch");
+VSR_MESSAGE_TYPE(vsr::PairCheck, "PairCheck");

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <csignal>
@@ -14,6 +15,7 @@
 #include "graph/registry.h"
 #include "runtime/cli/compile.h"
 #include "runtime/cli/signals.h"
+#include "runtime/mock_data.h"
 
 namespace vsr {
 namespace {
@@ -49,8 +51,9 @@ const fs::path kSource = VSR_SOURCE_DIR;
 
 TEST(Cli, EveryTrainingStageIsRegistered) {
   const auto names = Registry::global().names();
-  for (const char* type : {"sample", "decode", "split", "augment", "batch", "train_step",
-                           "validate", "image_writer", "checkpoint", "tensorboard", "progress"}) {
+  for (const char* type :
+       {"sample", "decode", "split", "augment", "batch", "train_step", "validate", "image_writer",
+        "checkpoint", "tensorboard", "progress", "scan", "check_pair", "check_report"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), type), names.end()) << type;
   }
   const Result r = run("stages");
@@ -129,6 +132,15 @@ TEST(Cli, DotOfTheTrainingPipelineRendersWithGraphviz) {
   EXPECT_THAT(text, HasSubstr("MicroBatch"));
 }
 
+TEST(Cli, HelpPrintsTheUsageAndSucceeds) {
+  for (const char* args : {"--help", "-h", "help", "run --help", "check-data -h"}) {
+    const Result r = run(args);
+    EXPECT_EQ(r.code, 0) << args;
+    EXPECT_THAT(r.out, HasSubstr("usage: vsr_flow <command>")) << args;
+    EXPECT_THAT(r.out, HasSubstr("check-data CONFIG")) << args;
+  }
+}
+
 TEST(Cli, UnknownCommandAndMissingFile) {
   Result r = run("frobnicate");
   EXPECT_EQ(r.code, 2);
@@ -173,6 +185,93 @@ TEST(Cli, PrintsItsVersion) {
   const Result r = run("--version");
   EXPECT_EQ(r.code, 0);
   EXPECT_THAT(r.out, ::testing::StartsWith("vsr_flow 0.1.0"));
+}
+
+}  // namespace
+}  // namespace vsr
+
+namespace vsr {
+namespace {
+
+// check-data: a mock dataset in its own per-process folder and a config pointing at it.
+struct CheckDataFixture {
+  explicit CheckDataFixture(const std::string& name)
+      : root(fs::path(::testing::TempDir()) / (name + "_" + std::to_string(getpid()))),
+        config(root / "check.yaml"),
+        learn(root / "Universal/Mastermodell/Learn") {
+    fs::remove_all(root);
+    MockDataOptions o;
+    o.root = root;
+    o.formats = {"small_540", "medium_169"};
+    o.lr_versions = {5, 7};
+    o.count = 3;
+    o.val_count = 2;
+    write_mock_dataset(o);
+    std::ofstream(config) << "DATA:\n  data_root: \"" << root.string()
+                          << "\"\n  formats: [small_540, medium_169]\n  num_workers: 2\n"
+                          << "TRAINING:\n  batch_size: {small_540: 2, medium_169: 1}\n";
+  }
+  ~CheckDataFixture() {
+    std::error_code ec;
+    fs::remove_all(root, ec);
+  }
+  fs::path root, config, learn;
+};
+
+TEST(Cli, CheckDataPassesACleanDataset) {
+  const CheckDataFixture d("vsr_cli_check_clean");
+  const Result r = run("check-data " + d.config.string());
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("checked small_540: 3 pairs, 8-bit, ok"));
+  EXPECT_THAT(r.out, HasSubstr("checked validation images: 2 images, 8-bit, ok"));
+  EXPECT_THAT(r.out, HasSubstr("dataset OK: 6 pairs in 2 formats, 2 validation images"));
+}
+
+TEST(Cli, CheckDataReportsEveryBadFileInOneRun) {
+  const CheckDataFixture d("vsr_cli_check_broken");
+  const fs::path small = d.learn / "Patches", medium = d.learn / "Patches_Medium169";
+  // A 5-frame stack where the 7-frame one belongs, a GT of the wrong format, a garbage file.
+  fs::copy_file(small / "LR_5frames/0001.png", small / "LR_7frames/0001.png",
+                fs::copy_options::overwrite_existing);
+  fs::copy_file(small / "GT/0002.png", medium / "GT/0002.png",
+                fs::copy_options::overwrite_existing);
+  std::ofstream(small / "GT/0000.png", std::ios::trunc) << "garbage bytes, not an image";
+  const fs::path report = d.root / "report.json";
+  const Result r = run("check-data " + d.config.string() + " --report " + report.string());
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("3 problems in 6 pairs in 2 formats, 2 validation images"));
+  EXPECT_THAT(r.out, HasSubstr("cannot read image " + (small / "GT/0000.png").string()));
+  EXPECT_THAT(r.out, HasSubstr("Wrong frame count in LR stack " +
+                               (small / "LR_7frames/0001.png").string() + ": expected 180x1260"));
+  EXPECT_THAT(r.out, HasSubstr("found 180x900"));
+  EXPECT_THAT(r.out, HasSubstr("Wrong GT size in " + (medium / "GT/0002.png").string() +
+                               ": expected 720x405"));
+  EXPECT_THAT(r.out, HasSubstr("found 540x540"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("dataset OK")));
+
+  std::ifstream in(report);
+  ASSERT_TRUE(in) << report;
+  const json doc = json::parse(in);
+  EXPECT_EQ(doc["ok"], false);
+  EXPECT_EQ(doc["pairs"], 6);
+  EXPECT_EQ(doc["val_images"], 2);
+  EXPECT_EQ(doc["problem_count"], 3);
+  std::vector<std::string> kinds;
+  for (const auto& p : doc["problems"]) kinds.push_back(p["kind"]);
+  EXPECT_THAT(kinds, ::testing::ElementsAre("unreadable", "lr_stack", "gt_size"));  // scan order
+  EXPECT_EQ(doc["problems"][0]["gt"], (small / "GT/0000.png").string());
+}
+
+TEST(Cli, CheckDataReportsPairingErrorsAndNeedsAConfig) {
+  const CheckDataFixture d("vsr_cli_check_pairing");
+  fs::remove(d.learn / "Patches_Medium169/LR_7frames/0001.png");
+  Result r = run("check-data " + d.config.string());
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("vsr_flow: check-data: dataset " + d.root.string()));
+  EXPECT_THAT(r.out, HasSubstr("without a matching file in LR_7frames/, e.g. 0001.png"));
+  r = run("check-data " + (kSource / "pipelines/train.json").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.out, HasSubstr("check-data reads a YAML training config"));
 }
 
 }  // namespace
