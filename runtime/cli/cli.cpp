@@ -15,6 +15,7 @@
 #include "graph/pipeline.h"
 #include "graph/registry.h"
 #include "graph/spec.h"
+#include "runtime/checkpoint.h"
 #include "runtime/cli/compile.h"
 #include "runtime/cli/selftest.h"
 #include "runtime/cli/signals.h"
@@ -46,6 +47,10 @@ const char kUsage[] =
     "  mock-data --root DIR [--categories general,space,toon] [--formats small_540,...]\n"
     "            [--lr-versions 5,7] [--count N] [--val-count N] [--scale 3] [--seed N]\n"
     "                                 write a synthetic dataset in the spec's layout\n"
+    "  upscale CHECKPOINT --input DIR --output DIR [--tile N] [--tile-overlap N]\n"
+    "          [--device auto|cpu|cuda] [--threads N] [--weights ema|model]\n"
+    "                                 upscale a folder of video frames (name order) with a\n"
+    "                                 trained checkpoint; writes DIR/<frame name>.png\n"
     "  selftest [--keep DIR]          check this installation end to end on mock data\n"
     "  --version                      print the version\n"
     "\n"
@@ -189,6 +194,25 @@ void print_training_summary(const std::string& experiment_dir) {
   std::cout << line.str() << "\n";
 }
 
+// Runs the pipeline with Ctrl-C as a clean stop; prints the stage stats to stderr (also after
+// a failure) and writes them to --stats-json. Returns false when it was stopped on request.
+bool run_with_stats(Pipeline& pipeline, const Args& a) {
+  install_stop_signals(pipeline.stop_flag());
+  try {
+    pipeline.run();
+  } catch (...) {
+    install_stop_signals(nullptr);
+    std::cerr << pipeline.stats_table();
+    throw;
+  }
+  install_stop_signals(nullptr);
+  std::cerr << pipeline.stats_table();
+  if (a.options.count("--stats-json")) {
+    write_file_atomic(a.options.at("--stats-json"), pipeline.stats_json().dump(2) + "\n");
+  }
+  return !pipeline.stop_requested();
+}
+
 int cmd_run(const Args& a) {
   const LoadedSpec loaded = load(a);
   std::unique_ptr<ConsoleTee> tee;
@@ -203,21 +227,8 @@ int cmd_run(const Args& a) {
               << loaded.probabilities_line << "\n";
   }
   Pipeline pipeline(loaded.spec);
-  install_stop_signals(pipeline.stop_flag());
-  try {
-    pipeline.run();
-  } catch (...) {
-    install_stop_signals(nullptr);
-    std::cerr << pipeline.stats_table();
-    throw;
-  }
-  install_stop_signals(nullptr);
-  std::cerr << pipeline.stats_table();
-  if (a.options.count("--stats-json")) {
-    write_file_atomic(a.options.at("--stats-json"), pipeline.stats_json().dump(2) + "\n");
-  }
-  if (pipeline.stop_requested()) {
-    std::cerr << "vsr_flow: stopped on request; every checkpoint written so far is complete\n";
+  if (!run_with_stats(pipeline, a)) {
+    std::cerr << "vsr_flow: stopped on request; every file written so far is complete\n";
     return 130;
   }
   if (loaded.from_config) print_training_summary(loaded.experiment_dir);
@@ -315,6 +326,51 @@ int cmd_mock_data(const Args& a) {
   return 0;
 }
 
+// An upscaling job: frames -> upscale -> frame_writer (make_infer_spec), with the frame count
+// taken from the checkpoint.
+int cmd_upscale(const Args& a) {
+  if (a.positional.size() != 1) {
+    throw UsageError("'upscale' takes one CHECKPOINT path, got " +
+                     std::to_string(a.positional.size()));
+  }
+  if (!a.options.count("--input")) throw UsageError("upscale needs --input DIR (the LR frames)");
+  if (!a.options.count("--output")) throw UsageError("upscale needs --output DIR");
+  UpscaleJob job;
+  job.checkpoint = a.positional[0];
+  job.input_dir = a.options.at("--input");
+  job.output_dir = a.options.at("--output");
+  job.tile = static_cast<int>(int_option(a, "--tile", job.tile));
+  job.tile_overlap = static_cast<int>(int_option(a, "--tile-overlap", job.tile_overlap));
+  job.threads = static_cast<int>(int_option(a, "--threads", job.threads));
+  if (a.options.count("--device")) job.device = a.options.at("--device");
+  if (a.options.count("--weights")) job.weights = a.options.at("--weights");
+  const CheckpointData c = load_checkpoint(job.checkpoint);
+  if (c.frames <= 0 || c.scale <= 0) {
+    throw DataError("checkpoint " + job.checkpoint +
+                    " has no architecture (arch.frames, arch.scale); use a checkpoint written by "
+                    "vsr_flow training");
+  }
+  job.frames = c.frames;
+  const Spec spec = parse_spec(make_infer_spec(job), Registry::global(), "upscale");
+  std::cout << "upscale: " << job.checkpoint << " (step " << c.step << ", x" << c.scale << ", "
+            << c.frames << " frames, " << (job.weights == "ema" && !c.ema.empty() ? "EMA" : "model")
+            << " weights)\n  " << job.input_dir << " -> " << job.output_dir << "\n"
+            << std::flush;
+  Pipeline pipeline(spec);
+  if (!run_with_stats(pipeline, a)) {
+    std::cerr << "vsr_flow: stopped on request; every frame written so far is complete\n";
+    return 130;
+  }
+  long long written = 0;
+  const json stats = pipeline.stats_json();
+  for (const auto& s : stats.at("stages")) {
+    if (s.at("name") == "frame_writer") written = s.at("in").get<long long>();
+  }
+  std::cout << "upscale: wrote " << written << (written == 1 ? " frame" : " frames") << " to "
+            << job.output_dir << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int cli_main(int argc, char** argv) {
@@ -330,10 +386,11 @@ int cli_main(int argc, char** argv) {
     }
   }
   try {
-    const Args a =
-        parse_args(argc, argv,
-                   {"--stats-json", "--root", "--categories", "--formats", "--lr-versions",
-                    "--count", "--val-count", "--scale", "--seed", "--set", "--keep", "--report"});
+    const Args a = parse_args(
+        argc, argv,
+        {"--stats-json", "--root", "--categories", "--formats", "--lr-versions", "--count",
+         "--val-count", "--scale", "--seed", "--set", "--keep", "--report", "--input", "--output",
+         "--tile", "--tile-overlap", "--device", "--threads", "--weights"});
     if (a.command.empty() || a.command == "help" || a.command == "-h") {
       std::cout << kUsage;
       return a.command.empty() ? 2 : 0;
@@ -345,6 +402,7 @@ int cli_main(int argc, char** argv) {
     if (a.command == "compile") return cmd_compile(a);
     if (a.command == "check-data") return cmd_check_data(a);
     if (a.command == "mock-data") return cmd_mock_data(a);
+    if (a.command == "upscale") return cmd_upscale(a);
     if (a.command == "selftest")
       return run_selftest(a.options.count("--keep") ? a.options.at("--keep") : "");
     throw UsageError("unknown command '" + a.command + "'");

@@ -71,4 +71,32 @@ Spec compile_check_data_file(const std::string& path, const std::vector<std::str
                     path + " (check-data)");
 }
 
+json make_infer_spec(const UpscaleJob& job) {
+  auto stage = [](const char* name, json params) {
+    return json{{"name", name}, {"type", name}, {"params", std::move(params)}};
+  };
+  json frames = stage("frames", {{"dir", job.input_dir}, {"frames", job.frames}});
+  frames["max_in_flight"] = job.max_in_flight;
+  return json{{"version", kSpecVersion},
+              {"name", "upscale"},
+              {"max_in_flight", job.max_in_flight},
+              {"stages",
+               {frames,
+                stage("upscale", {{"checkpoint", job.checkpoint},
+                                  {"weights", job.weights},
+                                  {"frames", job.frames},
+                                  {"tile", job.tile},
+                                  {"tile_overlap", job.tile_overlap},
+                                  {"device", job.device},
+                                  {"threads", job.threads}}),
+                stage("frame_writer", {{"dir", job.output_dir}})}},
+              {"edges", {"frames.out -> upscale.in", "upscale.out -> frame_writer.in"}},
+              {"meta",
+               {{"usage",
+                 "vsr_flow upscale CHECKPOINT --input DIR --output DIR [--tile N] runs this job "
+                 "with the checkpoint's frame count; to run this file instead, set the paths "
+                 "(frames.dir, upscale.checkpoint, frame_writer.dir) and the checkpoint's frames "
+                 "in both frames and upscale, then: vsr_flow run pipelines/infer.json"}}}};
+}
+
 }  // namespace vsr

@@ -33,4 +33,23 @@ bool is_config_path(const std::string& path);
 Spec compile_check_data_file(const std::string& path, const std::vector<std::string>& overrides,
                              const std::string& report_path);
 
+// An upscaling job (`vsr_flow upscale`, pipelines/infer.json): frames -> upscale ->
+// frame_writer. `frames` must be the checkpoint's frame count (the command reads it from the
+// checkpoint's arch).
+struct UpscaleJob {
+  std::string checkpoint;
+  std::string input_dir;   // LR frames, name order
+  std::string output_dir;  // <output_dir>/<frame stem>.png
+  int frames = 7;
+  std::string weights = "ema";
+  int tile = 0;
+  int tile_overlap = 16;
+  std::string device = "auto";
+  int threads = 0;
+  int max_in_flight = 4;  // windows between the source and the writer
+};
+
+// The spec of an upscaling job, not yet validated (parse_spec fills in the defaults).
+json make_infer_spec(const UpscaleJob& job);
+
 }  // namespace vsr

@@ -1,24 +1,18 @@
 #include "stages/data/sample.h"
 
 #include "graph/registry.h"
+#include "stages/data/dataset_params.h"
 #include "stages/data/messages.h"
 
 namespace vsr {
 
 StageSchema SampleStage::schema() {
-  return StageSchema("sample")
-      .doc(
-          "training source: per step picks a format by weight and emits batch_size x "
-          "gradient_accumulation SampleRequests, one micro-batch per credit")
-      .output<SampleRequest>("out", "requests in step, micro-batch, slot order")
-      .required("data_root", ParamType::kString, "dataset root (DATA.data_root)")
-      .required("category", ParamType::kString, "general, space or toon")
-      .choices({"general", "space", "toon"})
-      .required("lr_version", ParamType::kString, "5frames or 7frames")
-      .choices({"5frames", "7frames"})
-      .optional("scale", ParamType::kInt, 3, "GT size / LR frame size")
-      .range(2, 4)
-      .required("formats", ParamType::kStringList, "formats to train on")
+  StageSchema s("sample");
+  s.doc(
+       "training source: per step picks a format by weight and emits batch_size x "
+       "gradient_accumulation SampleRequests, one micro-batch per credit")
+      .output<SampleRequest>("out", "requests in step, micro-batch, slot order");
+  dataset_params(s)
       .required("format_weights", ParamType::kFloatList, "sampling weight per format")
       .required("batch_size", ParamType::kIntList, "micro-batch size per format")
       .required("gradient_accumulation", ParamType::kIntList, "micro-batches per step, per format")
@@ -27,6 +21,7 @@ StageSchema SampleStage::schema() {
       .optional("start_step", ParamType::kInt, 0, "first step to emit")
       .at_least(0)
       .optional("seed", ParamType::kInt, 0, "sampling and augmentation seed");
+  return s;
 }
 
 SampleStage::SampleStage(const StageContext& ctx)
@@ -39,18 +34,13 @@ SampleStage::SampleStage(const StageContext& ctx)
       start_step_(ctx.param<std::int64_t>("start_step")),
       scale_(ctx.param<int>("scale")),
       step_(start_step_) {
+  check_dataset_formats(formats_, scale_);
   const std::size_t n = formats_.size();
-  if (n == 0) throw std::invalid_argument("params.formats is empty; list at least one format");
   if (weights_.size() != n || batch_size_.size() != n || accum_.size() != n) {
     throw std::invalid_argument(
         "params.format_weights, batch_size and gradient_accumulation need one entry per format (" +
         std::to_string(n) + "), found " + std::to_string(weights_.size()) + ", " +
         std::to_string(batch_size_.size()) + " and " + std::to_string(accum_.size()));
-  }
-  for (const auto& f : formats_) {
-    const FormatInfo& info = format_info(f);  // throws naming the known formats
-    lr_width(info, scale_);
-    lr_height(info, scale_);
   }
 }
 

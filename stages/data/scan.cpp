@@ -4,6 +4,7 @@
 
 #include "graph/registry.h"
 #include "runtime/errors.h"
+#include "stages/data/dataset_params.h"
 #include "stages/data/messages.h"
 
 namespace vsr {
@@ -33,22 +34,16 @@ std::string val_dir_problem(const fs::path& dir, std::vector<fs::path>* images) 
 }  // namespace
 
 StageSchema ScanStage::schema() {
-  return StageSchema("scan")
-      .doc(
-          "source visiting every GT/LR pair of a dataset once (format by format, files in name "
-          "order), then optionally every validation GT image; one SampleRequest per credit")
-      .output<SampleRequest>("out", "one request per pair, in seq order")
-      .required("data_root", ParamType::kString, "dataset root (DATA.data_root)")
-      .required("category", ParamType::kString, "general, space or toon")
-      .choices({"general", "space", "toon"})
-      .required("lr_version", ParamType::kString, "5frames or 7frames")
-      .choices({"5frames", "7frames"})
-      .required("formats", ParamType::kStringList, "formats to visit, in this order")
-      .optional("scale", ParamType::kInt, 3, "GT size / LR frame size")
-      .range(2, 4)
-      .optional("val_dir", ParamType::kString, "",
-                "validation GT folder to visit after the pairs (requests of format \"val\"); "
-                "empty: none");
+  StageSchema s("scan");
+  s.doc(
+       "source visiting every GT/LR pair of a dataset once (format by format, files in name "
+       "order), then optionally every validation GT image; one SampleRequest per credit")
+      .output<SampleRequest>("out", "one request per pair, in seq order");
+  dataset_params(s).optional(
+      "val_dir", ParamType::kString, "",
+      "validation GT folder to visit after the pairs (requests of format \"val\"); "
+      "empty: none");
+  return s;
 }
 
 ScanStage::ScanStage(const StageContext& ctx)
@@ -56,12 +51,7 @@ ScanStage::ScanStage(const StageContext& ctx)
       formats_(ctx.param<std::vector<std::string>>("formats")),
       scale_(ctx.param<int>("scale")),
       val_dir_(ctx.param<std::string>("val_dir")) {
-  if (formats_.empty()) throw std::invalid_argument("params.formats is empty; list at least one");
-  for (const auto& f : formats_) {
-    const FormatInfo& info = format_info(f);  // throws naming the known formats
-    lr_width(info, scale_);
-    lr_height(info, scale_);
-  }
+  check_dataset_formats(formats_, scale_);
 }
 
 void ScanStage::open() {

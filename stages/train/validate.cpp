@@ -15,6 +15,7 @@
 #include "runtime/errors.h"
 #include "runtime/formats.h"
 #include "runtime/image.h"
+#include "runtime/infer.h"
 #include "runtime/metrics.h"
 #include "runtime/model.h"
 #include "stages/train/messages.h"
@@ -55,62 +56,11 @@ StageSchema ValidateStage::schema() {
 
 namespace {
 
-// HxWx3 float RGB -> [3,H,W] tensor (a copy).
-torch::Tensor to_chw(const cv::Mat& img) {
-  cv::Mat c = img.isContinuous() ? img : img.clone();
-  return torch::from_blob(c.data, {c.rows, c.cols, 3}, torch::kFloat).permute({2, 0, 1}).clone();
-}
-
-// [3,H,W] tensor -> HxWx3 float RGB clamped to [0, 1].
-cv::Mat to_image(const torch::Tensor& chw) {
-  torch::Tensor hwc =
-      chw.to(torch::kCPU, torch::kFloat).clamp(0, 1).permute({1, 2, 0}).contiguous();
-  return cv::Mat(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)), CV_32FC3,
-                 hwc.data_ptr<float>())
-      .clone();
-}
-
 cv::Mat clamp01(const cv::Mat& img) {
   cv::Mat out;
   cv::min(img, 1.0, out);
   cv::max(out, 0.0, out);
   return out;
-}
-
-// Start of each tile along one axis: stride tile - overlap, the last one moved back to end
-// at the border, so every tile is whole.
-std::vector<std::int64_t> tile_starts(std::int64_t size, std::int64_t tile, std::int64_t overlap) {
-  if (tile <= 0 || tile >= size) return {0};
-  std::vector<std::int64_t> starts;
-  for (std::int64_t x = 0;; x += tile - overlap) {
-    if (x + tile >= size) {
-      starts.push_back(size - tile);
-      return starts;
-    }
-    starts.push_back(x);
-  }
-}
-
-// Blend weight of each output pixel of a tile along one axis (HR pixels). Near an edge that
-// is inside the image, the first quarter of the overlap is dropped (weight 0: those pixels saw
-// the tile's padding instead of the real neighbours) and the next half ramps linearly to 1, so
-// two tiles overlapping by exactly the overlap cross-fade with weights summing to 1.
-torch::Tensor axis_weights(std::int64_t start, std::int64_t length, std::int64_t size, int scale,
-                           int overlap) {
-  const std::int64_t n = length * scale;
-  std::vector<float> w(static_cast<std::size_t>(n), 1.0f);
-  const double ramp = scale * overlap / 2.0, crop = scale * overlap / 4.0;
-  const bool inner_lo = start > 0, inner_hi = start + length < size;
-  if (ramp > 0) {
-    for (std::int64_t i = 0; i < n; ++i) {
-      double d = 1e30;
-      if (inner_lo) d = std::min(d, static_cast<double>(i));
-      if (inner_hi) d = std::min(d, static_cast<double>(n - 1 - i));
-      w[static_cast<std::size_t>(i)] =
-          static_cast<float>(std::clamp((d + 0.5 - crop) / ramp, 0.0, 1.0));
-    }
-  }
-  return torch::from_blob(w.data(), {n}, torch::kFloat).clone();
 }
 
 }  // namespace
@@ -126,8 +76,7 @@ struct ValidateStage::Impl {
   int scale = 3;
   std::vector<double> shifts;
   int num_images = 0;
-  int tile = 0;
-  int tile_overlap = 0;
+  TileOptions tiles;
   int threads = 0;
   c10::Device device{c10::kCPU};
 
@@ -135,31 +84,6 @@ struct ValidateStage::Impl {
   double bicubic_psnr = 0, bicubic_psnr_y = 0, bicubic_ssim = 0;
   VSRNet net{nullptr};
   VSRNetOptions net_options;
-
-  // One LR sample [1,T,3,h,w] -> [3,h*scale,w*scale] on the CPU.
-  torch::Tensor upscale(const torch::Tensor& lr) {
-    const std::int64_t h = lr.size(3), w = lr.size(4);
-    const auto ys = tile_starts(h, tile, tile_overlap), xs = tile_starts(w, tile, tile_overlap);
-    if (ys.size() == 1 && xs.size() == 1) return net->forward(lr.to(device))[0].to(torch::kCPU);
-    const std::int64_t th = std::min<std::int64_t>(tile, h), tw = std::min<std::int64_t>(tile, w);
-    torch::Tensor acc = torch::zeros({3, h * scale, w * scale}, torch::kFloat);
-    torch::Tensor wsum = torch::zeros({1, h * scale, w * scale}, torch::kFloat);
-    for (std::int64_t y : ys) {
-      const torch::Tensor wy = axis_weights(y, th, h, scale, tile_overlap);
-      for (std::int64_t x : xs) {
-        const torch::Tensor wx = axis_weights(x, tw, w, scale, tile_overlap);
-        const torch::Tensor weight = (wy.unsqueeze(1) * wx.unsqueeze(0)).unsqueeze(0);
-        torch::Tensor in = lr.narrow(3, y, th).narrow(4, x, tw).to(device);
-        torch::Tensor out = net->forward(in)[0].to(torch::kCPU, torch::kFloat);
-        acc.narrow(1, y * scale, th * scale).narrow(2, x * scale, tw * scale).add_(out * weight);
-        wsum.narrow(1, y * scale, th * scale).narrow(2, x * scale, tw * scale).add_(weight);
-      }
-    }
-    // Every pixel has a positive weight while 2 * tile_overlap < tile (checked at
-    // construction): the cropped band of one tile lies in the ramp of its neighbour.
-    if (wsum.min().item<float>() <= 0) throw std::logic_error("validate: tile weights leave gaps");
-    return acc / wsum;
-  }
 
   void ensure_net(const ModelSnapshot& s) {
     if (s.scale != scale || s.frames != frames) {
@@ -192,8 +116,8 @@ ValidateStage::ValidateStage(const StageContext& ctx) : impl_(std::make_unique<I
   m.scale = ctx.param<int>("scale");
   m.shifts = ctx.param<std::vector<double>>("shifts");
   m.num_images = ctx.param<int>("num_images");
-  m.tile = ctx.param<int>("tile");
-  m.tile_overlap = ctx.param<int>("tile_overlap");
+  m.tiles.tile = ctx.param<int>("tile");
+  m.tiles.overlap = ctx.param<int>("tile_overlap");
   m.threads = ctx.param<int>("threads");
   if (m.frames % 2 == 0) {
     throw std::invalid_argument(
@@ -206,11 +130,7 @@ ValidateStage::ValidateStage(const StageContext& ctx) : impl_(std::make_unique<I
                                 " entries; it needs one per frame (" + std::to_string(m.frames) +
                                 ")");
   }
-  if (m.tile > 0 && 2 * m.tile_overlap >= m.tile) {
-    throw std::invalid_argument("params.tile_overlap (" + std::to_string(m.tile_overlap) +
-                                ") must be less than half of params.tile (" +
-                                std::to_string(m.tile) + ")");
-  }
+  check_tile_options(m.tiles);
   m.device = pick_device(ctx.param<std::string>("device"));
 }
 
@@ -240,9 +160,7 @@ void ValidateStage::open() {
                       std::to_string(min_side) + "x" + std::to_string(min_side));
     }
     ValSample s = make_val_lr_frames(gt, m.shifts, m.scale);
-    std::vector<torch::Tensor> frames;
-    for (const auto& f : s.frames) frames.push_back(to_chw(f));
-    Impl::Image img{s.gt, torch::stack(frames).unsqueeze(0).contiguous()};
+    Impl::Image img{s.gt, frames_to_tensor(s.frames)};
     const cv::Mat bicubic = clamp01(bicubic_upscale(s.frames[s.frames.size() / 2], m.scale));
     bp += psnr(bicubic, img.gt, m.scale);
     bpy += psnr_y(bicubic, img.gt, m.scale);
@@ -281,7 +199,7 @@ void ValidateStage::process(std::size_t, const Message& in, Emitter& out) {
     torch::NoGradGuard no_grad;
     for (std::size_t i = 0; i < m.images.size(); ++i) {
       const Impl::Image& img = m.images[i];
-      const cv::Mat pred = to_image(m.upscale(img.lr));
+      const cv::Mat pred = tensor_to_image(upscale_tiled(*m.net, img.lr, m.tiles, m.device));
       result->psnr += psnr(pred, img.gt, m.scale);
       result->psnr_y += psnr_y(pred, img.gt, m.scale);
       result->ssim += ssim_y(pred, img.gt, m.scale);

@@ -5,17 +5,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "graph/registry.h"
+#include "graph/spec.h"
+#include "runtime/checkpoint.h"
 #include "runtime/cli/compile.h"
 #include "runtime/cli/signals.h"
+#include "runtime/image.h"
 #include "runtime/mock_data.h"
+#include "runtime/model.h"
 
 namespace vsr {
 namespace {
@@ -49,11 +55,22 @@ std::string read(const fs::path& p) {
 
 const fs::path kSource = VSR_SOURCE_DIR;
 
+// The paths pipelines/infer.json holds for the user to replace.
+UpscaleJob infer_placeholders() {
+  UpscaleJob job;
+  job.checkpoint = "/path/to/experiment/checkpoints/checkpoint_step_100000.pth";
+  job.input_dir = "/path/to/lr_frames";
+  job.output_dir = "/path/to/upscaled_frames";
+  return job;
+}
+const UpscaleJob kInferPlaceholders = infer_placeholders();
+
 TEST(Cli, EveryTrainingStageIsRegistered) {
   const auto names = Registry::global().names();
   for (const char* type :
        {"sample", "decode", "split", "augment", "batch", "train_step", "validate", "image_writer",
-        "checkpoint", "tensorboard", "progress", "scan", "check_pair", "check_report"}) {
+        "checkpoint", "tensorboard", "progress", "scan", "check_pair", "check_report", "frames",
+        "upscale", "frame_writer"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), type), names.end()) << type;
   }
   const Result r = run("stages");
@@ -73,6 +90,12 @@ TEST(Cli, CheckedInPipelinesAreInSync) {
     EXPECT_EQ(json::parse(read(kSource / "pipelines" / spec)), expected)
         << "regenerate: vsr_flow compile configs/" << config << " -o pipelines/" << spec;
   }
+  // pipelines/infer.json is the spec `vsr_flow upscale` builds, with placeholder paths.
+  const json infer = to_json(parse_spec(make_infer_spec(kInferPlaceholders), Registry::global()));
+  ASSERT_TRUE(fs::exists(kSource / "pipelines/infer.json"));
+  EXPECT_EQ(json::parse(read(kSource / "pipelines/infer.json")), infer)
+      << "regenerate pipelines/infer.json from make_infer_spec (runtime/cli/compile.cpp):\n"
+      << infer.dump(2);
 }
 
 TEST(Cli, CompileWritesTheSpecAndValidateAcceptsIt) {
@@ -272,6 +295,94 @@ TEST(Cli, CheckDataReportsPairingErrorsAndNeedsAConfig) {
   r = run("check-data " + (kSource / "pipelines/train.json").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.out, HasSubstr("check-data reads a YAML training config"));
+}
+
+// `vsr_flow upscale` on 5 small frames with a tiny untrained checkpoint, and the same job
+// through pipelines/infer.json with its placeholders replaced.
+class UpscaleCommandTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::path(::testing::TempDir()) / ("vsr_cli_upscale_" + std::to_string(getpid()));
+    fs::remove_all(root_);
+    for (int i = 0; i < 5; ++i) {
+      write_png_atomic(root_ / "lr" / ("frame_" + std::to_string(i) + ".png"),
+                       make_mock_image(cv::Size(48, 40), 10 + static_cast<std::uint64_t>(i)));
+    }
+    VSRNet net(VSRNetOptions().base_channels(8).num_blocks(1).scale(2).frames(3));
+    CheckpointData c;
+    c.step = 10;
+    c.base_channels = 8;
+    c.num_blocks = 1;
+    c.scale = 2;
+    c.frames = 3;
+    for (const auto& p : net->named_parameters()) {
+      c.model.emplace_back(p.key(), p.value().detach().clone());
+    }
+    c.ema = c.model;
+    save_checkpoint(root_ / "model.pth", c);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  // Every file in dir must be one of the 5 frames, 96x80.
+  void expect_five_frames(const fs::path& dir) {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(names, (std::vector<std::string>{"frame_0.png", "frame_1.png", "frame_2.png",
+                                               "frame_3.png", "frame_4.png"}));
+    for (const auto& n : names) EXPECT_EQ(read_image_rgb(dir / n).size(), cv::Size(96, 80)) << n;
+  }
+
+  fs::path root_;
+};
+
+TEST_F(UpscaleCommandTest, WritesEveryFrameUpscaled) {
+  const Result r = run("upscale " + (root_ / "model.pth").string() + " --input " +
+                       (root_ / "lr").string() + " --output " + (root_ / "out").string() +
+                       " --tile 20 --tile-overlap 4 --device cpu --threads 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("x2, 3 frames, EMA weights"));
+  EXPECT_THAT(r.out, HasSubstr("upscale: wrote 5 frames to " + (root_ / "out").string()));
+  expect_five_frames(root_ / "out");
+}
+
+TEST_F(UpscaleCommandTest, MissingCheckpointExitsNonZeroNamingThePath) {
+  const fs::path missing = root_ / "checkpoints" / "checkpoint_step_000001.pth";
+  const Result r = run("upscale " + missing.string() + " --input " + (root_ / "lr").string() +
+                       " --output " + (root_ / "out").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_THAT(r.out, HasSubstr(missing.string()));
+  EXPECT_FALSE(fs::exists(root_ / "out"));
+}
+
+TEST_F(UpscaleCommandTest, MissingInputFolderIsNamed) {
+  const Result r = run("upscale " + (root_ / "model.pth").string() + " --input " +
+                       (root_ / "nope").string() + " --output " + (root_ / "out").string());
+  EXPECT_NE(r.code, 0);
+  EXPECT_THAT(r.out, HasSubstr("frame folder " + (root_ / "nope").string() + " does not exist"));
+}
+
+TEST_F(UpscaleCommandTest, CheckedInInferSpecRunsWithItsPlaceholdersReplaced) {
+  const Result v = run("validate " + (kSource / "pipelines/infer.json").string());
+  EXPECT_EQ(v.code, 0) << v.out;
+  json spec = json::parse(read(kSource / "pipelines/infer.json"));
+  for (auto& s : spec["stages"]) {
+    if (s["name"] == "frames") {
+      s["params"]["dir"] = (root_ / "lr").string();
+      s["params"]["frames"] = 3;
+    } else if (s["name"] == "upscale") {
+      s["params"]["checkpoint"] = (root_ / "model.pth").string();
+      s["params"]["frames"] = 3;
+      s["params"]["device"] = "cpu";
+      s["params"]["threads"] = 1;
+    } else if (s["name"] == "frame_writer") {
+      s["params"]["dir"] = (root_ / "via_spec").string();
+    }
+  }
+  std::ofstream(root_ / "infer.json") << spec.dump(2);
+  const Result r = run("run " + (root_ / "infer.json").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  expect_five_frames(root_ / "via_spec");
 }
 
 }  // namespace

@@ -1,0 +1,29 @@
+#include "stages/infer/frame_writer.h"
+
+#include <stdexcept>
+
+#include "graph/registry.h"
+#include "runtime/image.h"
+#include "stages/infer/messages.h"
+
+namespace vsr {
+
+StageSchema FrameWriterStage::schema() {
+  return StageSchema("frame_writer")
+      .doc("writes upscaled frames as <dir>/<name>.png, atomically")
+      .input<UpscaledFrame>("in")
+      .required("dir", ParamType::kString, "output folder (created when missing)");
+}
+
+FrameWriterStage::FrameWriterStage(const StageContext& ctx) : dir_(ctx.param<std::string>("dir")) {
+  if (dir_.empty()) throw std::invalid_argument("params.dir is empty; give an output folder");
+}
+
+void FrameWriterStage::process(std::size_t, const Message& in, Emitter&) {
+  auto frame = in.as<UpscaledFrame>();
+  write_png_atomic(dir_ / (frame->name + ".png"), frame->image);
+}
+
+VSR_REGISTER_STAGE(FrameWriterStage);
+
+}  // namespace vsr
