@@ -16,6 +16,7 @@
 #include "runtime/image.h"
 #include "runtime/infer.h"
 #include "runtime/model.h"
+#include "stages/infer/forward_params.h"
 #include "stages/infer/messages.h"
 
 namespace vsr {
@@ -23,10 +24,10 @@ namespace vsr {
 namespace fs = std::filesystem;
 
 StageSchema UpscaleStage::schema() {
-  return StageSchema("upscale")
-      .doc(
-          "upscales the centre frame of each window with a trained checkpoint (no gradients, "
-          "optionally in feathered tiles); decodes each frame file once")
+  StageSchema s("upscale");
+  s.doc(
+       "upscales the centre frame of each window with a trained checkpoint (no gradients, "
+       "optionally in feathered tiles); decodes each frame file once")
       .input<FrameWindow>("in", "windows of LR frame paths")
       .output<UpscaledFrame>("out", "the centre frame upscaled, float RGB in [0, 1]")
       .required("checkpoint", ParamType::kString, "checkpoint file (checkpoint_step_NNNNNN.pth)")
@@ -35,24 +36,15 @@ StageSchema UpscaleStage::schema() {
       .choices({"ema", "model"})
       .optional("frames", ParamType::kInt, 7,
                 "frames per window; must be the checkpoint's (arch.frames)")
-      .range(3, 31)
-      .optional("tile", ParamType::kInt, 0, "LR tile size in pixels; 0 = whole frames")
-      .at_least(0)
-      .optional("tile_overlap", ParamType::kInt, 16,
-                "overlap of neighbouring tiles in LR pixels; under half the tile")
-      .at_least(0)
-      .optional("device", ParamType::kString, "auto", "auto, cpu, cuda or cuda:N")
-      .optional("threads", ParamType::kInt, 0, "LibTorch intra-op threads; 0 = all cores")
-      .at_least(0);
+      .range(3, 31);
+  return forward_params(s);
 }
 
 struct UpscaleStage::Impl {
   fs::path checkpoint;
   bool use_ema = true;
   int frames = 7;
-  TileOptions tiles;
-  int threads = 0;
-  c10::Device device{c10::kCPU};
+  ForwardParams run;
   VSRNet net{nullptr};
   std::map<fs::path, cv::Mat> cache;  // decoded frames of the last window
   std::size_t decoded = 0;
@@ -86,9 +78,6 @@ UpscaleStage::UpscaleStage(const StageContext& ctx) : impl_(std::make_unique<Imp
   m.checkpoint = ctx.param<std::string>("checkpoint");
   m.use_ema = ctx.param<std::string>("weights") == "ema";
   m.frames = ctx.param<int>("frames");
-  m.tiles.tile = ctx.param<int>("tile");
-  m.tiles.overlap = ctx.param<int>("tile_overlap");
-  m.threads = ctx.param<int>("threads");
   if (m.checkpoint.empty()) {
     throw std::invalid_argument("params.checkpoint is empty; give a checkpoint file");
   }
@@ -97,8 +86,7 @@ UpscaleStage::UpscaleStage(const StageContext& ctx) : impl_(std::make_unique<Imp
         "params.frames must be odd (the centre frame is the one upscaled), not " +
         std::to_string(m.frames));
   }
-  check_tile_options(m.tiles);
-  m.device = pick_device(ctx.param<std::string>("device"));
+  m.run = read_forward_params(ctx);
 }
 
 UpscaleStage::~UpscaleStage() = default;
@@ -133,7 +121,7 @@ void UpscaleStage::open() {
   load_named_weights(*m.net, ema ? c.ema : c.model,
                      std::string("the ") + (ema ? "EMA" : "model") + " weights of " + file +
                          " do not fit the network built from its architecture:");
-  m.net->to(m.device);
+  m.net->to(m.run.device);
   m.net->eval();
   m.cache.clear();
   m.decoded = 0;
@@ -158,14 +146,14 @@ void UpscaleStage::process(std::size_t, const Message& in, Emitter& out) {
                       "; every frame of a video must have one size");
     }
   }
-  set_threads(m.threads);  // per call: the intra-op setting is per calling thread
+  set_threads(m.run.threads);  // per call: the intra-op setting is per calling thread
   auto result = std::make_shared<UpscaledFrame>();
   result->index = window->index;
   result->name = window->name;
   {
     torch::NoGradGuard no_grad;
     result->image =
-        tensor_to_image(upscale_tiled(*m.net, frames_to_tensor(frames), m.tiles, m.device));
+        tensor_to_image(upscale_tiled(*m.net, frames_to_tensor(frames), m.run.tiles, m.run.device));
   }
   out.emit<UpscaledFrame>(0, std::move(result));
 }

@@ -18,6 +18,7 @@
 #include "runtime/infer.h"
 #include "runtime/metrics.h"
 #include "runtime/model.h"
+#include "stages/infer/forward_params.h"
 #include "stages/train/messages.h"
 
 namespace vsr {
@@ -25,11 +26,11 @@ namespace vsr {
 namespace fs = std::filesystem;
 
 StageSchema ValidateStage::schema() {
-  return StageSchema("validate")
-      .doc(
-          "PSNR, PSNR-Y and SSIM-Y of a snapshot (EMA weights when present) on every Val/GT "
-          "image, next to bicubic upscaling; emits the means and the first num_images pred/gt "
-          "pairs")
+  StageSchema s("validate");
+  s.doc(
+       "PSNR, PSNR-Y and SSIM-Y of a snapshot (EMA weights when present) on every Val/GT "
+       "image, next to bicubic upscaling; emits the means and the first num_images pred/gt "
+       "pairs")
       .input<ModelSnapshot>("in", "snapshots; those with validate=false are ignored")
       .output<ValResult>("out", "mean metrics over the validation set")
       .output<ValImages>("images", "pred_NNN and gt_NNN images to write")
@@ -43,15 +44,8 @@ StageSchema ValidateStage::schema() {
                 "`frames` (0.5 px apart, centred)")
       .optional("num_images", ParamType::kInt, 10,
                 "pred/gt pairs to save per validation (0 = all); every image is evaluated")
-      .at_least(0)
-      .optional("tile", ParamType::kInt, 0, "LR tile size in pixels; 0 = whole images")
-      .at_least(0)
-      .optional("tile_overlap", ParamType::kInt, 16,
-                "overlap of neighbouring tiles in LR pixels; under half the tile")
-      .at_least(0)
-      .optional("device", ParamType::kString, "auto", "auto, cpu, cuda or cuda:N")
-      .optional("threads", ParamType::kInt, 0, "LibTorch intra-op threads; 0 = all cores")
       .at_least(0);
+  return forward_params(s);
 }
 
 namespace {
@@ -76,9 +70,7 @@ struct ValidateStage::Impl {
   int scale = 3;
   std::vector<double> shifts;
   int num_images = 0;
-  TileOptions tiles;
-  int threads = 0;
-  c10::Device device{c10::kCPU};
+  ForwardParams run;
 
   std::vector<Image> images;
   double bicubic_psnr = 0, bicubic_psnr_y = 0, bicubic_ssim = 0;
@@ -104,7 +96,7 @@ struct ValidateStage::Impl {
                       .frames(s.frames)
                       .use_checkpointing(false);
     net = VSRNet(net_options);
-    net->to(device);
+    net->to(run.device);
     net->eval();
   }
 };
@@ -116,9 +108,6 @@ ValidateStage::ValidateStage(const StageContext& ctx) : impl_(std::make_unique<I
   m.scale = ctx.param<int>("scale");
   m.shifts = ctx.param<std::vector<double>>("shifts");
   m.num_images = ctx.param<int>("num_images");
-  m.tiles.tile = ctx.param<int>("tile");
-  m.tiles.overlap = ctx.param<int>("tile_overlap");
-  m.threads = ctx.param<int>("threads");
   if (m.frames % 2 == 0) {
     throw std::invalid_argument(
         "params.frames must be odd (the centre frame is the reference), not " +
@@ -130,8 +119,7 @@ ValidateStage::ValidateStage(const StageContext& ctx) : impl_(std::make_unique<I
                                 " entries; it needs one per frame (" + std::to_string(m.frames) +
                                 ")");
   }
-  check_tile_options(m.tiles);
-  m.device = pick_device(ctx.param<std::string>("device"));
+  m.run = read_forward_params(ctx);
 }
 
 ValidateStage::~ValidateStage() = default;
@@ -178,7 +166,7 @@ void ValidateStage::process(std::size_t, const Message& in, Emitter& out) {
   if (!snapshot->validate) return;
   Impl& m = *impl_;
   const auto t0 = std::chrono::steady_clock::now();
-  set_threads(m.threads);  // per call: the intra-op setting is per calling thread
+  set_threads(m.run.threads);  // per call: the intra-op setting is per calling thread
   m.ensure_net(*snapshot);
   const bool ema = !snapshot->ema.empty();
   load_named_weights(*m.net, ema ? snapshot->ema : snapshot->model,
@@ -199,7 +187,8 @@ void ValidateStage::process(std::size_t, const Message& in, Emitter& out) {
     torch::NoGradGuard no_grad;
     for (std::size_t i = 0; i < m.images.size(); ++i) {
       const Impl::Image& img = m.images[i];
-      const cv::Mat pred = tensor_to_image(upscale_tiled(*m.net, img.lr, m.tiles, m.device));
+      const cv::Mat pred =
+          tensor_to_image(upscale_tiled(*m.net, img.lr, m.run.tiles, m.run.device));
       result->psnr += psnr(pred, img.gt, m.scale);
       result->psnr_y += psnr_y(pred, img.gt, m.scale);
       result->ssim += ssim_y(pred, img.gt, m.scale);
