@@ -90,6 +90,21 @@ bool is_image_file(const fs::path& path) {
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
 }
 
+std::vector<fs::path> list_validation_images(const fs::path& dir) {
+  const std::string contents =
+      "it should hold the validation GT images (PNG or JPEG, e.g. 0000.png; LR frames are made "
+      "from them)";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    throw DataError("validation folder " + dir.string() + " does not exist; " + contents);
+  }
+  auto files = list_images(dir);
+  if (files.empty()) {
+    throw DataError("validation folder " + dir.string() + " has no images; " + contents);
+  }
+  return files;
+}
+
 std::vector<fs::path> list_images(const fs::path& dir) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) throw DataError("missing folder: " + dir.string());

@@ -59,4 +59,8 @@ DatasetIndex scan_dataset(const std::filesystem::path& data_root, const std::str
 // Throws DataError when dir does not exist or is not a folder; an empty folder gives {}.
 std::vector<std::filesystem::path> list_images(const std::filesystem::path& dir);
 
+// The validation GT images of dir (Val/GT), as list_images; a missing folder or one without
+// images is a DataError saying what the folder should hold.
+std::vector<std::filesystem::path> list_validation_images(const std::filesystem::path& dir);
+
 }  // namespace vsr

@@ -20,11 +20,11 @@
 namespace vsr {
 namespace fs = std::filesystem;
 
-namespace {
-
 std::string size_text(cv::Size s) {
   return std::to_string(s.width) + "x" + std::to_string(s.height);
 }
+
+namespace {
 
 void check_scale(int scale, const char* what) {
   if (scale <= 0) {
@@ -119,6 +119,15 @@ void check_gt_size(const cv::Mat& gt, cv::Size expected, const std::string& file
   if (gt.size() != expected) {
     throw DataError("Wrong GT size in " + file + ": expected " + size_text(expected) +
                     " (the format's size, scale x LR frame), found " + size_text(gt.size()));
+  }
+}
+
+void check_val_image_size(cv::Size size, int scale, const std::string& file) {
+  const int min_side = 11 + 2 * scale;  // the SSIM window after the border crop
+  if (size.width < min_side || size.height < min_side) {
+    throw DataError("validation image " + file + " is " + size_text(size) +
+                    "; it must be at least " + std::to_string(min_side) + "x" +
+                    std::to_string(min_side));
   }
 }
 
@@ -265,9 +274,8 @@ cv::Mat apply_geometry(const Augmentation& aug, const cv::Mat& img) {
 }
 
 void apply_augmentation(const Augmentation& aug, cv::Mat& gt, std::vector<cv::Mat>& frames) {
-  auto one = [&aug](const cv::Mat& img) { return apply_geometry(aug, img); };
-  gt = one(gt);
-  for (auto& f : frames) f = one(f);
+  gt = apply_geometry(aug, gt);
+  for (auto& f : frames) f = apply_geometry(aug, f);
   if (aug.reverse) std::reverse(frames.begin(), frames.end());
 }
 

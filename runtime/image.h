@@ -12,6 +12,9 @@
 
 namespace vsr {
 
+// "540x540": width x height, as every size in an error message is written.
+std::string size_text(cv::Size s);
+
 // Reads a PNG or JPEG (8- or 16-bit; grayscale expanded to 3 channels; alpha dropped) as
 // CV_32FC3 RGB in [0, 1]. Throws DataError naming the file when it is missing or unreadable.
 cv::Mat read_image_rgb(const std::filesystem::path& path);
@@ -29,6 +32,10 @@ std::vector<cv::Mat> split_stack(const cv::Mat& stack, int frames, cv::Size expe
 
 // Throws DataError unless gt is exactly `expected` (the format's GT size, scale x LR frame).
 void check_gt_size(const cv::Mat& gt, cv::Size expected, const std::string& file);
+
+// Throws DataError unless a validation image of this size can be measured at this scale: both
+// sides at least the SSIM window (11) plus the border of `scale` cropped on each side.
+void check_val_image_size(cv::Size size, int scale, const std::string& file);
 
 // Shifts the content right by dx pixels (negative: left), sub-pixel, bicubic, replicating the
 // border: out(x, y) = img(x - dx, y). A shift of 0 returns an identical copy.

@@ -6,13 +6,11 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "runtime/image.h"
+
 namespace vsr {
 
 namespace {
-
-std::string size_text(const cv::Mat& m) {
-  return std::to_string(m.cols) + "x" + std::to_string(m.rows);
-}
 
 // Checks a and b and returns both cropped by `border`, as CV_64FC3.
 std::pair<cv::Mat, cv::Mat> prepare(const cv::Mat& a, const cv::Mat& b, int border,
@@ -22,13 +20,14 @@ std::pair<cv::Mat, cv::Mat> prepare(const cv::Mat& a, const cv::Mat& b, int bord
     throw std::invalid_argument(std::string(what) + ": expected RGB float images");
   }
   if (a.size() != b.size()) {
-    throw std::invalid_argument(std::string(what) + ": image sizes differ: " + size_text(a) +
-                                " vs " + size_text(b));
+    throw std::invalid_argument(std::string(what) + ": image sizes differ: " + size_text(a.size()) +
+                                " vs " + size_text(b.size()));
   }
   if (border < 0 || a.cols - 2 * border < min_side || a.rows - 2 * border < min_side) {
     throw std::invalid_argument(std::string(what) + ": a border of " + std::to_string(border) +
                                 " leaves less than " + std::to_string(min_side) + "x" +
-                                std::to_string(min_side) + " of a " + size_text(a) + " image");
+                                std::to_string(min_side) + " of a " + size_text(a.size()) +
+                                " image");
   }
   const cv::Rect roi(border, border, a.cols - 2 * border, a.rows - 2 * border);
   cv::Mat ca, cb;

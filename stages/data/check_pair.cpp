@@ -11,10 +11,6 @@ namespace vsr {
 
 namespace {
 
-std::string size_text(cv::Size s) {
-  return std::to_string(s.width) + "x" + std::to_string(s.height);
-}
-
 int bits_of(const cv::Mat& m) {
   switch (m.depth()) {
     case CV_8U:
@@ -91,12 +87,11 @@ void check_validation_image(const SampleRequest& r, PairCheck& check) {
   check.gt_size = gt.size();
   check.gt_bits = bits_of(gt);
   check.channels = gt.channels();
-  const int min_side = 11 + 2 * r.scale;  // validate's limit: the SSIM window after the border
-  if (gt.cols < min_side || gt.rows < min_side) {
-    c.add("val_size", "validation image " + r.gt_path.string() + " is " + size_text(gt.size()) +
-                          "; it must be at least " + std::to_string(min_side) + "x" +
-                          std::to_string(min_side));
-  } else if (gt.cols % r.scale != 0 || gt.rows % r.scale != 0) {
+  if (!c.attempt("val_size", r.gt_path.string(),
+                 [&] { check_val_image_size(gt.size(), r.scale, r.gt_path.string()); })) {
+    return;
+  }
+  if (gt.cols % r.scale != 0 || gt.rows % r.scale != 0) {
     const cv::Size used(gt.cols - gt.cols % r.scale, gt.rows - gt.rows % r.scale);
     check.notes.push_back("validation image " + r.gt_path.string() + " is " + size_text(gt.size()) +
                           ", not divisible by scale " + std::to_string(r.scale) +

@@ -139,10 +139,8 @@ void UpscaleStage::process(std::size_t, const Message& in, Emitter& out) {
   const std::size_t c = frames.size() / 2;
   for (std::size_t t = 0; t < frames.size(); ++t) {
     if (frames[t].size() != frames[c].size()) {
-      throw DataError("frame " + window->paths[t].string() + " is " +
-                      std::to_string(frames[t].cols) + "x" + std::to_string(frames[t].rows) +
-                      " but " + window->paths[c].string() + " is " +
-                      std::to_string(frames[c].cols) + "x" + std::to_string(frames[c].rows) +
+      throw DataError("frame " + window->paths[t].string() + " is " + size_text(frames[t].size()) +
+                      " but " + window->paths[c].string() + " is " + size_text(frames[c].size()) +
                       "; every frame of a video must have one size");
     }
   }

@@ -126,27 +126,12 @@ ValidateStage::~ValidateStage() = default;
 
 void ValidateStage::open() {
   Impl& m = *impl_;
-  const std::string contents =
-      "it should hold the validation GT images (PNG or JPEG, e.g. 0000.png; LR frames are made "
-      "from them)";
-  std::error_code ec;
-  if (!fs::is_directory(m.val_dir, ec)) {
-    throw DataError("validation folder " + m.val_dir.string() + " does not exist; " + contents);
-  }
-  const auto files = list_images(m.val_dir);
-  if (files.empty()) {
-    throw DataError("validation folder " + m.val_dir.string() + " has no images; " + contents);
-  }
-  const int min_side = 11 + 2 * m.scale;  // the SSIM window after the border crop
+  const auto files = list_validation_images(m.val_dir);
   m.images.clear();
   double bp = 0, bpy = 0, bs = 0;
   for (const auto& file : files) {
     const cv::Mat gt = read_image_rgb(file);
-    if (gt.cols < min_side || gt.rows < min_side) {
-      throw DataError("validation image " + file.string() + " is " + std::to_string(gt.cols) + "x" +
-                      std::to_string(gt.rows) + "; it must be at least " +
-                      std::to_string(min_side) + "x" + std::to_string(min_side));
-    }
+    check_val_image_size(gt.size(), m.scale, file.string());
     ValSample s = make_val_lr_frames(gt, m.shifts, m.scale);
     Impl::Image img{s.gt, frames_to_tensor(s.frames)};
     const cv::Mat bicubic = clamp01(bicubic_upscale(s.frames[s.frames.size() / 2], m.scale));
