@@ -6,7 +6,7 @@
 #include <typeindex>
 #include <typeinfo>
 
-#include "graph/errors.h"
+#include "common/errors.h"
 
 namespace vsr {
 
@@ -48,8 +48,8 @@ class Message {
   template <class T>
   std::shared_ptr<const T> as() const {
     if (!payload_ || *type_ != typeid(T)) {
-      throw Error(std::string("message of type ") + (payload_ ? type_name_ : "<empty>") +
-                  " read as " + MessageName<T>::value);
+      throw RunError(std::string("message of type ") + (payload_ ? type_name_ : "<empty>") +
+                     " read as " + MessageName<T>::value);
     }
     return std::static_pointer_cast<const T>(payload_);
   }

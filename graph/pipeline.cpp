@@ -9,7 +9,7 @@
 #include <mutex>
 #include <sstream>
 
-#include "graph/errors.h"
+#include "common/errors.h"
 
 namespace vsr {
 
@@ -61,6 +61,16 @@ struct Ticket {
 
 namespace {
 
+// `e`, raised by the stage of `decl`, as a StageError that keeps the kind and file of its cause
+// (anything that is not a vsr::Error is a failed run).
+StageError stage_error(const StageDecl& decl, const std::exception& e,
+                       const std::string& context = "") {
+  if (const auto* known = dynamic_cast<const Error*>(&e)) {
+    return StageError(decl.name, decl.type, known->kind(), context + e.what(), known->file());
+  }
+  return StageError(decl.name, decl.type, ErrorKind::kRun, context + e.what());
+}
+
 // What travels on an edge: the message and where it came from; the consumer maps the
 // producer's (stage, output port) to its own input port. (A per-edge tagging node would
 // do that mapping too, but oneTBB's lightweight nodes reorder messages.)
@@ -100,9 +110,9 @@ struct StageRt {
     } catch (const StageError&) {
       throw;
     } catch (const std::exception& e) {
-      throw StageError(decl->name, decl->type, e.what());
+      throw stage_error(*decl, e);
     } catch (...) {
-      throw StageError(decl->name, decl->type, "unknown exception");
+      throw StageError(decl->name, decl->type, ErrorKind::kRun, "unknown exception");
     }
     add(busy_ns, Clock::now() - start);
   }
@@ -115,13 +125,13 @@ class PortEmitter final : public Emitter {
 
   void emit(std::size_t port, Message m) override {
     if (port >= rt_.outs.size()) {
-      throw Error("emitted on output port #" + std::to_string(port) + " but the stage has " +
-                  std::to_string(rt_.outs.size()) + " output port(s)");
+      throw RunError("emitted on output port #" + std::to_string(port) + " but the stage has " +
+                     std::to_string(rt_.outs.size()) + " output port(s)");
     }
     const PortSpec& spec = rt_.schema->outputs()[port];
     if (spec.type != m.type_name()) {
-      throw Error(std::string("emitted a ") + m.type_name() + " on port '" + spec.name +
-                  "', which is declared as " + spec.type);
+      throw RunError(std::string("emitted a ") + m.type_name() + " on port '" + spec.name +
+                     "', which is declared as " + spec.type);
     }
     if (!m.ticket()) {
       if (rt_.credits) {
@@ -175,7 +185,7 @@ struct Pipeline::Impl {
       try {
         rt->stage = type.factory(ctx);
       } catch (const std::exception& e) {
-        throw StageError(decl.name, decl.type, std::string("could not be created: ") + e.what());
+        throw stage_error(decl, e, "could not be created: ");
       }
       for (size_t i = 0; i < type.schema.outputs().size(); ++i) {
         rt->outs.push_back(std::make_unique<flow::broadcast_node<Envelope>>(graph));
@@ -249,7 +259,7 @@ std::atomic<bool>* Pipeline::stop_flag() { return &impl_->stop; }
 
 void Pipeline::run() {
   Impl& im = *impl_;
-  if (im.ran) throw Error("a Pipeline runs once; build a new one to run again");
+  if (im.ran) throw RunError("a Pipeline runs once; build a new one to run again");
   im.ran = true;
   std::exception_ptr error;
   std::vector<StageRt*> opened;
@@ -287,11 +297,11 @@ void Pipeline::run() {
   if (im.stop) return;
   for (auto* rt : im.order) {
     if (rt->credits && !rt->exhausted) {
-      throw Error("pipeline stalled: source '" + rt->decl->name + "' has all " +
-                  std::to_string(rt->credits->bound) +
-                  " credits held by messages that no stage is processing; a stage is keeping "
-                  "messages without emitting them. Raise max_in_flight of '" +
-                  rt->decl->name + "' or check the stages that collect messages into groups");
+      throw RunError("pipeline stalled: source '" + rt->decl->name + "' has all " +
+                     std::to_string(rt->credits->bound) +
+                     " credits held by messages that no stage is processing; a stage is keeping "
+                     "messages without emitting them. Raise max_in_flight of '" +
+                     rt->decl->name + "' or check the stages that collect messages into groups");
     }
   }
 }

@@ -4,7 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "graph/errors.h"
+#include "common/errors.h"
+#include "common/validation.h"
 
 namespace vsr {
 
@@ -50,30 +51,6 @@ StageRegistrar::StageRegistrar(StageSchema schema, StageFactory factory) {
     std::fprintf(stderr, "vsr_flow: fatal: %s\n", e.what());
     std::exit(70);
   }
-}
-
-std::string closest_match(const std::string& word, const std::vector<std::string>& known) {
-  std::string best;
-  size_t best_d = std::max<size_t>(2, word.size() / 3) + 1;
-  for (const auto& k : known) {
-    std::vector<size_t> row(k.size() + 1);
-    for (size_t j = 0; j <= k.size(); ++j) row[j] = j;
-    for (size_t i = 1; i <= word.size(); ++i) {
-      size_t diag = row[0];
-      row[0] = i;
-      for (size_t j = 1; j <= k.size(); ++j) {
-        const size_t up = row[j];
-        const bool same = std::tolower(word[i - 1]) == std::tolower(k[j - 1]);
-        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (same ? 0 : 1)});
-        diag = up;
-      }
-    }
-    if (row[k.size()] < best_d) {
-      best_d = row[k.size()];
-      best = k;
-    }
-  }
-  return best;
 }
 
 }  // namespace vsr

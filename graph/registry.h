@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/validation.h"
 #include "graph/schema.h"
 #include "graph/stage.h"
 
@@ -46,9 +47,6 @@ class Registry {
 struct StageRegistrar {
   StageRegistrar(StageSchema schema, StageFactory factory);
 };
-
-// Edit-distance suggestion: the entry of `known` closest to `word`, or "" if none is close.
-std::string closest_match(const std::string& word, const std::vector<std::string>& known);
 
 }  // namespace vsr
 

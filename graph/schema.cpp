@@ -1,9 +1,5 @@
 #include "graph/schema.h"
 
-#include <cmath>
-
-#include "graph/errors.h"
-
 namespace vsr {
 
 const char* to_string(ParamType t) {
@@ -24,6 +20,8 @@ const char* to_string(ParamType t) {
       return "float[]";
     case ParamType::kObject:
       return "object";
+    case ParamType::kGroup:
+      return "group";
   }
   return "?";
 }
@@ -39,6 +37,14 @@ bool all_of(const json& v, bool (*pred)(const json&)) {
 bool is_int(const json& v) { return v.is_number_integer(); }
 bool is_num(const json& v) { return v.is_number(); }
 bool is_str(const json& v) { return v.is_string(); }
+
+template <class T>
+const T* find_named(const std::vector<T>& items, const std::string& name) {
+  for (const auto& item : items) {
+    if (item.name == name) return &item;
+  }
+  return nullptr;
+}
 }  // namespace
 
 bool param_matches(ParamType t, const json& v) {
@@ -58,65 +64,53 @@ bool param_matches(ParamType t, const json& v) {
     case ParamType::kFloatList:
       return all_of(v, is_num);
     case ParamType::kObject:
+    case ParamType::kGroup:
       return v.is_object();
   }
   return false;
 }
 
-StageSchema& StageSchema::required(std::string name, ParamType type, std::string doc) {
-  ParamSpec p;
-  p.name = std::move(name);
-  p.type = type;
-  p.required = true;
-  p.doc = std::move(doc);
-  params_.push_back(std::move(p));
-  return *this;
-}
-
-StageSchema& StageSchema::optional(std::string name, ParamType type, json default_value,
-                                   std::string doc) {
-  ParamSpec p;
-  p.name = std::move(name);
-  p.type = type;
-  p.default_value = std::move(default_value);
-  p.doc = std::move(doc);
-  if (!param_matches(type, p.default_value)) {
-    throw Error("stage type " + type_ + ": default of param '" + p.name + "' is not a " +
-                to_string(type));
+json fill_defaults(const std::vector<ParamSpec>& specs, json given) {
+  if (!given.is_object()) given = json::object();
+  for (const auto& p : specs) {
+    if (p.type == ParamType::kGroup) {
+      given[p.name] = fill_defaults(p.members, given.value(p.name, json::object()));
+    } else if (!given.contains(p.name)) {
+      given[p.name] = p.default_value;
+    }
   }
-  params_.push_back(std::move(p));
-  return *this;
+  return given;
 }
 
-StageSchema& StageSchema::range(double min, double max) {
-  params_.back().min = min;
-  params_.back().max = max;
-  return *this;
+const ParamSpec* ParamSpec::member(const std::string& member_name) const {
+  return find_named(members, member_name);
 }
 
-StageSchema& StageSchema::at_least(double min) {
-  params_.back().min = min;
-  return *this;
-}
-
-StageSchema& StageSchema::choices(std::vector<std::string> values) {
-  params_.back().choices = std::move(values);
-  return *this;
-}
-
-namespace {
-template <class T>
-const T* find_named(const std::vector<T>& items, const std::string& name) {
-  for (const auto& item : items) {
-    if (item.name == name) return &item;
+std::string ParamSpec::type_text() const {
+  std::string text = to_string(type);
+  if (length >= 0 && text.size() > 2 && text.compare(text.size() - 2, 2, "[]") == 0) {
+    text = text.substr(0, text.size() - 1) + std::to_string(length) + "]";
   }
-  return nullptr;
+  text = with_range(text, range);
+  if (!choices.empty()) text += ", one of " + join(choices);
+  if (non_empty) text += ", non-empty";
+  switch (path) {
+    case PathRule::kNone:
+      break;
+    case PathRule::kFile:
+      text += ", an existing file";
+      break;
+    case PathRule::kDir:
+      text += ", an existing folder";
+      break;
+    case PathRule::kCreatableDir:
+      text += ", a folder that exists or can be created";
+      break;
+  }
+  if (shared) text += ", shared";
+  return text;
 }
-}  // namespace
 
-const ParamSpec* StageSchema::param(const std::string& name) const {
-  return find_named(params_, name);
-}
 const PortSpec* StageSchema::input_port(const std::string& name) const {
   return find_named(inputs_, name);
 }

@@ -1,12 +1,17 @@
 #include "graph/spec.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <set>
 #include <sstream>
 
-#include "graph/errors.h"
+#include "common/errors.h"
+#include "common/validation.h"
 
 namespace vsr {
 
@@ -29,12 +34,6 @@ std::string kind_of(const json& v) {
   return "object";
 }
 
-std::string quoted_list(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "'" : ", '") + i + "'";
-  return out.empty() ? "<none>" : out;
-}
-
 std::string port_names(const std::vector<PortSpec>& ports) {
   std::vector<std::string> names;
   for (const auto& p : ports) names.push_back(p.name);
@@ -43,7 +42,8 @@ std::string port_names(const std::vector<PortSpec>& ports) {
 
 class Checker {
  public:
-  Checker(const json& doc, const Registry& registry) : doc_(doc), registry_(registry) {}
+  Checker(const json& doc, const Registry& registry, const CheckOptions& options)
+      : doc_(doc), registry_(registry), options_(options) {}
 
   std::vector<SpecProblem> run(Spec* out) {
     if (!doc_.is_object()) {
@@ -53,6 +53,7 @@ class Checker {
     }
     check_top();
     check_stages();
+    check_shared_used();
     check_edges();
     check_inputs_connected();
     check_cycles();
@@ -61,13 +62,15 @@ class Checker {
   }
 
  private:
-  void add(std::string path, std::string message) {
-    problems_.push_back({std::move(path), std::move(message)});
+  void add(std::string path, std::string message, std::string stage = "", std::string param = "",
+           bool world = false) {
+    problems_.push_back(
+        {std::move(path), std::move(message), std::move(stage), std::move(param), world});
   }
 
   void check_top() {
     static const std::vector<std::string> kKeys = {
-        "version", "name", "description", "max_in_flight", "stages", "edges", "meta"};
+        "version", "name", "description", "max_in_flight", "shared", "stages", "edges", "meta"};
     for (const auto& [key, _] : doc_.items()) {
       if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
         add("$." + key, unknown_key_message(key, kKeys));
@@ -89,6 +92,14 @@ class Checker {
     }
     if (doc_.contains("max_in_flight")) {
       spec_.max_in_flight = positive_int(doc_["max_in_flight"], "$.max_in_flight");
+    }
+    if (doc_.contains("shared")) {
+      if (doc_["shared"].is_object()) {
+        spec_.shared = doc_["shared"];
+      } else {
+        add("$.shared",
+            "expected an object of shared param values, found " + kind_of(doc_["shared"]));
+      }
     }
     if (doc_.contains("meta")) {
       if (doc_["meta"].is_object()) {
@@ -182,9 +193,96 @@ class Checker {
     }
   }
 
+  // Checks `value` against `p` (recursively for groups) and returns it with defaults filled
+  // in, or null after reporting the problem at `path`.
+  json check_value(const ParamSpec& p, const json& value, const std::string& path,
+                   const std::string& stage, const std::string& param) {
+    auto problem = [&](std::string message) {
+      add(path, std::move(message), stage, param);
+      return json();
+    };
+    if (!param_matches(p.type, value)) {
+      return problem("expected " + std::string(to_string(p.type)) + ", found " + kind_of(value) +
+                     " " + value.dump());
+    }
+    if (p.type == ParamType::kGroup) return check_members(p.members, value, path, stage, param);
+    const bool list = value.is_array();
+    if (list && p.length >= 0 && static_cast<int>(value.size()) != p.length) {
+      return problem("expected " + std::to_string(p.length) + " values (" + p.type_text() +
+                     "), found " + std::to_string(value.size()) + ": " + value.dump());
+    }
+    if (p.non_empty && (value.is_string() || list) && value.empty()) {
+      return problem("must not be empty (" + p.doc + ")");
+    }
+    for (const json& v : list ? value : json::array({value})) {
+      if (v.is_number() && !p.range.contains(v.get<double>())) {
+        return problem("value " + v.dump() + " out of range " + p.range.text());
+      }
+      if (v.is_string() && !p.choices.empty() &&
+          std::find(p.choices.begin(), p.choices.end(), v.get<std::string>()) == p.choices.end()) {
+        return problem("expected one of " + quoted_list(p.choices) + ", found " + v.dump());
+      }
+    }
+    return value;
+  }
+
+  // The members of a group (or a stage's params): unknown keys, wrong values, missing
+  // required ones; defaults filled in.
+  json check_members(const std::vector<ParamSpec>& specs, const json& given,
+                     const std::string& path, const std::string& stage, const std::string& prefix) {
+    std::vector<std::string> names;
+    for (const auto& p : specs) names.push_back(p.name);
+    json out = json::object();
+    bool ok = true;
+    for (const auto& [key, value] : given.items()) {
+      const std::string param = prefix.empty() ? key : prefix + "." + key;
+      const auto p = std::find_if(specs.begin(), specs.end(),
+                                  [&](const ParamSpec& s) { return s.name == key; });
+      if (p == specs.end()) {
+        std::string msg = "unknown param '" + param + "' for stage type " + known_types_.at(stage);
+        const std::string near = closest_match(key, names);
+        if (!near.empty()) msg += " (did you mean '" + near + "'?)";
+        add(path + "." + key,
+            msg + "; " + (prefix.empty() ? "its params: " : prefix + " has: ") + quoted_list(names),
+            stage, param);
+        ok = false;
+        continue;
+      }
+      json checked = check_value(*p, value, path + "." + key, stage, param);
+      if (checked.is_null()) {
+        ok = false;
+        continue;
+      }
+      out[key] = std::move(checked);
+    }
+    for (const auto& p : specs) {
+      if (given.contains(p.name)) continue;
+      const std::string param = prefix.empty() ? p.name : prefix + "." + p.name;
+      if (prefix.empty() && p.shared && spec_.shared.contains(p.name)) {
+        json checked = check_value(p, spec_.shared[p.name], "$.shared." + p.name, stage, param);
+        if (checked.is_null()) {
+          ok = false;
+          continue;
+        }
+        out[p.name] = std::move(checked);
+        from_shared_.push_back(p.name);
+      } else if (p.required) {
+        add(path + "." + p.name,
+            "missing required param '" + param + "' (" + p.type_text() + ": " + p.doc + ")" +
+                (p.shared ? "; give it in the stage's params or once in $.shared" : ""),
+            stage, param);
+        ok = false;
+      } else if (p.type == ParamType::kGroup) {
+        out[p.name] = check_members(p.members, json::object(), path + "." + p.name, stage, param);
+      } else {
+        out[p.name] = p.default_value;
+      }
+    }
+    return ok ? out : json();
+  }
+
   void check_params(const StageType& type, const json& s, const std::string& path,
                     StageDecl& decl) {
-    decl.params = json::object();
     json given = json::object();
     if (s.contains("params")) {
       if (!s["params"].is_object()) {
@@ -193,56 +291,117 @@ class Checker {
         given = s["params"];
       }
     }
-    std::vector<std::string> names;
-    for (const auto& p : type.schema.params()) names.push_back(p.name);
-    for (const auto& [key, value] : given.items()) {
-      const ParamSpec* p = type.schema.param(key);
-      const std::string ppath = path + ".params." + key;
-      if (!p) {
-        std::string msg = "unknown param '" + key + "' for stage type " + decl.type;
-        const std::string near = closest_match(key, names);
-        if (!near.empty()) msg += " (did you mean '" + near + "'?)";
-        add(ppath, msg + "; its params: " + quoted_list(names));
-        continue;
-      }
-      if (!param_matches(p->type, value)) {
-        add(ppath, "expected " + std::string(to_string(p->type)) + ", found " + kind_of(value) +
-                       " " + value.dump());
-        continue;
-      }
-      if (value.is_number() && (p->type == ParamType::kInt || p->type == ParamType::kFloat)) {
-        const double v = value.get<double>();
-        if ((p->min && v < *p->min) || (p->max && v > *p->max)) {
-          std::ostringstream range;
-          range << (p->min ? "[" + fmt(*p->min) : "(-inf") << ", "
-                << (p->max ? fmt(*p->max) + "]" : "inf)");
-          add(ppath, "value " + value.dump() + " out of range " + range.str());
-          continue;
-        }
-      }
-      if (p->type == ParamType::kString && !p->choices.empty() &&
-          std::find(p->choices.begin(), p->choices.end(), value.get<std::string>()) ==
-              p->choices.end()) {
-        add(ppath, "expected one of " + quoted_list(p->choices) + ", found " + value.dump());
-        continue;
-      }
-      decl.params[key] = value;
+    from_shared_.clear();
+    known_types_[decl.name] = decl.type;
+    const std::size_t before = problems_.size();
+    json params = check_members(type.schema.params(), given, path + ".params", decl.name, "");
+    decl.from_shared = from_shared_;
+    if (params.is_null() || problems_.size() != before) {
+      decl.params = json::object();
+      return;
     }
-    for (const auto& p : type.schema.params()) {
-      if (given.contains(p.name)) continue;
-      if (p.required) {
-        add(path + ".params." + p.name,
-            "missing required param '" + p.name + "' (" + to_string(p.type) + ": " + p.doc + ")");
-      } else {
-        decl.params[p.name] = p.default_value;
+    decl.params = std::move(params);
+    run_checks(type.schema, decl);
+  }
+
+  // The JSON path of a stage's param, where its value was given.
+  static std::string param_path(const StageDecl& decl, const std::string& param) {
+    const std::string top = param.substr(0, param.find('.'));
+    if (std::find(decl.from_shared.begin(), decl.from_shared.end(), top) !=
+        decl.from_shared.end()) {
+      return "$.shared." + param;
+    }
+    return decl.path + ".params." + param;
+  }
+
+  // The schema's checks across params, then (when asked) its checks of the world.
+  void run_checks(const StageSchema& schema, const StageDecl& decl) {
+    ParamProblems found;
+    std::vector<bool> world;
+    for (const auto& check : schema.checks()) {
+      if (check.world && !options_.world) continue;
+      try {
+        check.run(decl.params, found);
+      } catch (const std::exception& e) {
+        found.add("", check.what + ": " + e.what());
+      }
+      world.resize(found.items().size(), check.world);
+    }
+    if (options_.world) check_paths(schema.params(), decl.params, "", found, world);
+    for (std::size_t i = 0; i < found.items().size(); ++i) {
+      const auto& [param, message] = found.items()[i];
+      add(param.empty() ? decl.path : param_path(decl, param), message, decl.name, param, world[i]);
+    }
+  }
+
+  // The path rules of `specs` against the values in `params`.
+  static void check_paths(const std::vector<ParamSpec>& specs, const json& params,
+                          const std::string& prefix, ParamProblems& found,
+                          std::vector<bool>& world) {
+    for (const auto& p : specs) {
+      const std::string param = prefix.empty() ? p.name : prefix + "." + p.name;
+      if (!params.contains(p.name)) continue;
+      const json& v = params[p.name];
+      if (p.type == ParamType::kGroup) {
+        check_paths(p.members, v, param, found, world);
+        continue;
+      }
+      if (p.path == PathRule::kNone || !v.is_string() || v.get<std::string>().empty()) continue;
+      const std::string problem = path_problem(p.path, p.path_noun, v.get<std::string>());
+      if (!problem.empty()) {
+        found.add(param, problem);
+        world.push_back(true);
       }
     }
   }
 
-  static std::string fmt(double v) {
-    std::ostringstream o;
-    o << v;
-    return o.str();
+  // What is wrong with `value` under `rule`, or "".
+  static std::string path_problem(PathRule rule, const std::string& noun,
+                                  const std::string& value) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path path(value);
+    const fs::file_status status = fs::status(path, ec);
+    switch (rule) {
+      case PathRule::kNone:
+        return "";
+      case PathRule::kFile: {
+        if (!fs::exists(status)) return noun + " " + value + " does not exist; check the path";
+        if (!fs::is_regular_file(status)) return value + " is not a regular file";
+        if (::access(value.c_str(), R_OK) != 0) {
+          return noun + " " + value + " cannot be read (permissions)";
+        }
+        return "";
+      }
+      case PathRule::kDir:
+        if (!fs::exists(status)) return noun + " " + value + " does not exist; check the path";
+        if (!fs::is_directory(status)) return value + " is not a folder";
+        return "";
+      case PathRule::kCreatableDir: {
+        if (fs::exists(status)) {
+          if (!fs::is_directory(status)) {
+            return value + " exists and is not a folder; give a folder to write into";
+          }
+          if (::access(value.c_str(), W_OK) != 0) {
+            return noun + " " + value + " is not writable; give a folder you can write into";
+          }
+          return "";
+        }
+        fs::path parent = fs::absolute(path, ec).parent_path();
+        while (!parent.empty() && !fs::exists(parent, ec)) {
+          if (parent == parent.parent_path()) break;
+          parent = parent.parent_path();
+        }
+        if (!fs::is_directory(parent, ec)) {
+          return noun + " " + value + " cannot be created: " + parent.string() + " is not a folder";
+        }
+        if (::access(parent.c_str(), W_OK) != 0) {
+          return noun + " " + value + " cannot be created: " + parent.string() + " is not writable";
+        }
+        return "";
+      }
+    }
+    return "";
   }
 
   void check_concurrency(const StageType& type, const json& s, const std::string& path,
@@ -416,28 +575,55 @@ class Checker {
     }
   }
 
+  // Every shared value must be a shared param of some stage of the spec.
+  void check_shared_used() {
+    std::set<std::string> declared;
+    for (const auto& s : spec_.stages) {
+      for (const auto& p : registry_.get(s.type).schema.params()) {
+        if (p.shared) declared.insert(p.name);
+      }
+    }
+    for (const auto& [key, _] : spec_.shared.items()) {
+      if (declared.count(key)) continue;
+      std::string msg = "shared value '" + key + "' is not a shared param of any stage here";
+      const std::vector<std::string> names(declared.begin(), declared.end());
+      const std::string near = closest_match(key, names);
+      if (!near.empty()) msg += " (did you mean '" + near + "'?)";
+      add("$.shared." + key, msg + "; shared params: " + quoted_list(names));
+    }
+  }
+
   const json& doc_;
   const Registry& registry_;
+  const CheckOptions options_;
   Spec spec_;
+  std::map<std::string, std::string> known_types_;  // stage name -> type
+  std::vector<std::string> from_shared_;            // of the stage being checked
   std::map<std::string, const StageSchema*> known_;
   std::vector<SpecProblem> problems_;
 };
 
 }  // namespace
 
-std::vector<SpecProblem> check_spec(const json& doc, const Registry& registry, Spec* out) {
-  return Checker(doc, registry).run(out);
+std::vector<SpecProblem> check_spec(const json& doc, const Registry& registry, Spec* out,
+                                    const CheckOptions& options) {
+  return Checker(doc, registry, options).run(out);
 }
 
-Spec parse_spec(const json& doc, const Registry& registry, const std::string& origin) {
+std::string format_spec_problems(const std::string& origin,
+                                 const std::vector<SpecProblem>& problems,
+                                 const ProblemLabel& label) {
+  std::string msg = origin + ": " + std::to_string(problems.size()) + " problem" +
+                    (problems.size() == 1 ? "" : "s") + ":";
+  for (const auto& p : problems) msg += "\n  " + (label ? label(p) : p.path) + ": " + p.message;
+  return msg;
+}
+
+Spec parse_spec(const json& doc, const Registry& registry, const std::string& origin,
+                const CheckOptions& options, const ProblemLabel& label) {
   Spec spec;
-  const auto problems = check_spec(doc, registry, &spec);
-  if (!problems.empty()) {
-    std::string msg = origin + ": " + std::to_string(problems.size()) + " problem" +
-                      (problems.size() == 1 ? "" : "s") + ":";
-    for (const auto& p : problems) msg += "\n  " + p.path + ": " + p.message;
-    throw SpecError(msg);
-  }
+  const auto problems = check_spec(doc, registry, &spec, options);
+  if (!problems.empty()) throw SpecError(format_spec_problems(origin, problems, label));
   return spec;
 }
 
@@ -467,7 +653,9 @@ json read_json_file(const std::string& path) {
 json to_json(const Spec& spec) {
   json stages = json::array();
   for (const auto& s : spec.stages) {
-    json j = {{"name", s.name}, {"type", s.type}, {"params", s.params}};
+    json params = s.params;
+    for (const auto& name : s.from_shared) params.erase(name);
+    json j = {{"name", s.name}, {"type", s.type}, {"params", std::move(params)}};
     if (s.concurrency != 1)
       j["concurrency"] = s.concurrency == 0 ? json("unlimited") : json(s.concurrency);
     if (s.max_in_flight) j["max_in_flight"] = s.max_in_flight;
@@ -480,6 +668,7 @@ json to_json(const Spec& spec) {
               {"stages", stages},
               {"edges", edges}};
   if (!spec.name.empty()) out["name"] = spec.name;
+  if (!spec.shared.empty()) out["shared"] = spec.shared;
   if (!spec.meta.empty()) out["meta"] = spec.meta;
   return out;
 }

@@ -4,6 +4,7 @@
 //     "version": 1,
 //     "name": "demo",
 //     "max_in_flight": 8,
+//     "shared": {"scale": 3},
 //     "stages": [
 //       {"name": "numbers", "type": "counter", "params": {"count": 100}, "max_in_flight": 4},
 //       {"name": "square",  "type": "square", "concurrency": 2},
@@ -12,17 +13,22 @@
 //     "edges": ["numbers.out -> square.in", "square.out -> print.in"],
 //     "meta": {"anything": "kept verbatim for the run's records"}
 //   }
+//
+// `shared` gives, once for the whole spec, the params that stage types declare shared() (the
+// scale, the frame count, the device...): every stage that declares the param and does not
+// give it in its own params gets that value.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "common/spec_format.h"
 #include "graph/registry.h"
 #include "graph/schema.h"
 
 namespace vsr {
 
-constexpr int kSpecVersion = 1;
 constexpr int kDefaultMaxInFlight = 8;
 
 struct PortRef {
@@ -34,10 +40,11 @@ struct PortRef {
 struct StageDecl {
   std::string name;
   std::string type;
-  json params;            // every param, defaults filled in
-  int concurrency = 1;    // 0 = unlimited
-  int max_in_flight = 0;  // sources only: credits of the in-flight bound
-  std::string path;       // JSON path, for messages
+  json params;                           // every param, defaults and shared values filled in
+  int concurrency = 1;                   // 0 = unlimited
+  int max_in_flight = 0;                 // sources only: credits of the in-flight bound
+  std::string path;                      // JSON path, for messages
+  std::vector<std::string> from_shared;  // params whose value came from the spec's shared
 };
 
 struct EdgeDecl {
@@ -51,6 +58,7 @@ struct Spec {
   int version = kSpecVersion;
   std::string name;
   int max_in_flight = kDefaultMaxInFlight;
+  json shared = json::object();
   std::vector<StageDecl> stages;
   std::vector<EdgeDecl> edges;
   json meta = json::object();
@@ -59,18 +67,37 @@ struct Spec {
 };
 
 struct SpecProblem {
-  std::string path;  // e.g. $.stages[2].params.count
+  std::string path;  // e.g. $.stages[2].params.count, or $.shared.scale
   std::string message;
+  std::string stage;   // the stage it is about ("" for spec-level problems)
+  std::string param;   // the param within that stage ("crop", "model.frames"), if any
+  bool world = false;  // found by a check of the world (files, folders, devices)
 };
 
-// Every problem of `doc` at once; fills `*out` (when given) with the resolved spec if
-// there are none.
-std::vector<SpecProblem> check_spec(const json& doc, const Registry& registry, Spec* out = nullptr);
+struct CheckOptions {
+  // Run the checks of the world (path rules and world_check()s) as well as those of the spec.
+  bool world = true;
+};
+
+// Every problem of `doc` at once, each stage's checks included; fills `*out` (when given)
+// with the resolved spec if there are none.
+std::vector<SpecProblem> check_spec(const json& doc, const Registry& registry, Spec* out = nullptr,
+                                    const CheckOptions& options = {});
+
+// How a problem is introduced in a message: its JSON path by default; a compiled config maps
+// it to the config key and its file:line:col.
+using ProblemLabel = std::function<std::string(const SpecProblem&)>;
+// "ORIGIN: N problems:" and one "  LABEL: message" line per problem.
+std::string format_spec_problems(const std::string& origin,
+                                 const std::vector<SpecProblem>& problems,
+                                 const ProblemLabel& label = nullptr);
+
 // The resolved spec; throws SpecError listing every problem, each on its own line.
-Spec parse_spec(const json& doc, const Registry& registry, const std::string& origin = "spec");
+Spec parse_spec(const json& doc, const Registry& registry, const std::string& origin = "spec",
+                const CheckOptions& options = {}, const ProblemLabel& label = nullptr);
 // Reads a JSON file; throws SpecError naming the file and the line of a syntax error.
 json read_json_file(const std::string& path);
-// The spec as JSON again, with every default filled in.
+// The spec as JSON again, with every default filled in (shared values stay in "shared").
 json to_json(const Spec& spec);
 
 }  // namespace vsr

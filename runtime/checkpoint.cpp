@@ -7,7 +7,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "runtime/errors.h"
+#include "common/errors.h"
 #include "runtime/fileio.h"
 
 namespace vsr {
@@ -19,6 +19,18 @@ namespace {
 using GenericDict = c10::impl::GenericDict;  // what pickle_load returns for any dict
 
 // A str -> Any dict, the kind Python's pickle gives back.
+// The pickled value of `path`; `what` introduces the file in errors ("checkpoint x.pth").
+c10::IValue read_pickle(const fs::path& path, const std::string& what) {
+  const std::vector<char> bytes = read_file_bytes(path);
+  try {
+    return torch::jit::pickle_load(bytes);
+  } catch (const std::exception& e) {
+    std::string cause = e.what();
+    cause = cause.substr(0, cause.find('\n'));  // c10::Error appends a C++ backtrace
+    throw DataError(what + " is corrupt or not a torch file: " + cause, path.string());
+  }
+}
+
 GenericDict string_dict() { return GenericDict(c10::StringType::get(), c10::AnyType::get()); }
 
 c10::Dict<std::string, at::Tensor> to_dict(const CheckpointData::Named& tensors) {
@@ -139,18 +151,7 @@ CheckpointData load_checkpoint(const fs::path& path) {
   if (!fs::is_regular_file(path, ec)) {
     throw DataError("checkpoint " + path.string() + " not found (or not a regular file)");
   }
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) throw DataError("cannot read checkpoint " + path.string());
-
-  c10::IValue value;
-  try {
-    value = torch::jit::pickle_load(bytes);
-  } catch (const std::exception& e) {
-    std::string cause = e.what();
-    cause = cause.substr(0, cause.find('\n'));  // c10::Error appends a C++ backtrace
-    throw DataError("checkpoint " + path.string() + " is corrupt or not a torch file: " + cause);
-  }
+  const c10::IValue value = read_pickle(path, "checkpoint " + path.string());
   if (!value.isGenericDict()) {
     throw DataError("checkpoint " + path.string() + " holds a " + value.tagKind() +
                     ", expected a dict written by vsr_flow");
@@ -188,6 +189,29 @@ CheckpointData load_checkpoint(const fs::path& path) {
   if (state != opt.end()) c.optimizer_state = r.tensors(state->value(), "optimizer.state");
   c.loss_scale = r.number(r.root(), "loss_scale", "", 1.0);
   return c;
+}
+
+CheckpointData::Named read_state_dict(const fs::path& path, const std::string& key) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    throw DataError(key + ": " + path.string() + " not found (or not a regular file)",
+                    path.string());
+  }
+  const c10::IValue value = read_pickle(path, key + ": " + path.string());
+  if (!value.isGenericDict()) {
+    throw DataError(key + ": " + path.string() + " does not hold a dict of tensors", path.string());
+  }
+  GenericDict dict = value.toGenericDict();
+  if (dict.contains("model") && dict.at("model").isGenericDict()) {
+    dict = dict.at("model").toGenericDict();
+  }
+  CheckpointData::Named weights;
+  for (const auto& item : dict) {
+    if (item.key().isString() && item.value().isTensor()) {
+      weights.emplace_back(item.key().toStringRef(), item.value().toTensor());
+    }
+  }
+  return weights;
 }
 
 }  // namespace vsr

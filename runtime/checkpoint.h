@@ -60,4 +60,9 @@ void save_checkpoint(const std::filesystem::path& path, const CheckpointData& da
 // another format_version.
 CheckpointData load_checkpoint(const std::filesystem::path& path);
 
+// The tensors of a state dict file: a plain name -> tensor dict, or a vsr_flow checkpoint (its
+// "model" entry); other entries are skipped. Throws DataError starting with `key` (the setting
+// that named the file, e.g. "MODEL.pretrained") and naming the file.
+CheckpointData::Named read_state_dict(const std::filesystem::path& path, const std::string& key);
+
 }  // namespace vsr

@@ -12,54 +12,11 @@
 #include <sstream>
 #include <utility>
 
+#include "common/validation.h"
+#include "runtime/fileio.h"
+
 namespace vsr {
 namespace {
-
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// Levenshtein distance, case-insensitive.
-size_t edit_distance(const std::string& a_in, const std::string& b_in) {
-  const std::string a = lower(a_in);
-  const std::string b = lower(b_in);
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
-// The candidate closest to `word`, if it is close enough to be a likely typo.
-std::optional<std::string> closest(const std::string& word,
-                                   const std::vector<std::string>& candidates) {
-  std::optional<std::string> best;
-  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
-  for (const auto& candidate : candidates) {
-    const size_t d = edit_distance(word, candidate);
-    if (d < best_distance) {
-      best_distance = d;
-      best = candidate;
-    }
-  }
-  return best;
-}
-
-std::string join(const std::vector<std::string>& items, const std::string& separator) {
-  std::string out;
-  for (size_t i = 0; i < items.size(); ++i) out += (i ? separator : "") + items[i];
-  return out;
-}
 
 std::vector<std::string> split(const std::string& s, char separator) {
   std::vector<std::string> parts;
@@ -68,17 +25,6 @@ std::vector<std::string> split(const std::string& s, char separator) {
   while (std::getline(in, part, separator)) parts.push_back(part);
   if (!s.empty() && s.back() == separator) parts.emplace_back();
   return parts;
-}
-
-// 3 -> "3", 0.25 -> "0.25", 1e9 -> "1000000000".
-std::string number_text(double v) {
-  char buffer[64];
-  if (std::abs(v) < 1e15 && v == std::floor(v)) {
-    std::snprintf(buffer, sizeof buffer, "%.0f", v);
-  } else {
-    std::snprintf(buffer, sizeof buffer, "%g", v);
-  }
-  return buffer;
 }
 
 // What a node is, for "found ..." in messages.
@@ -109,26 +55,11 @@ std::optional<double> to_number(const YAML::Node& n) {
   return std::nullopt;
 }
 
-struct Range {
-  double lo = -kInf;
-  double hi = kInf;
-  bool lo_open = false;
-  bool hi_open = false;
-
-  bool contains(double v) const {
-    return (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
-  }
-  std::string text() const {
-    if (hi == kInf) return (lo_open ? "> " : ">= ") + number_text(lo);
-    return (lo_open ? "(" : "[") + number_text(lo) + ", " + number_text(hi) + (hi_open ? ")" : "]");
-  }
-};
-
-Range closed(double lo, double hi) { return {lo, hi, false, false}; }
-Range closed_open(double lo, double hi) { return {lo, hi, false, true}; }
-Range open_closed(double lo, double hi) { return {lo, hi, true, false}; }
-Range at_least(double lo) { return {lo, kInf, false, false}; }
-Range above(double lo) { return {lo, kInf, true, false}; }
+Range closed(double lo, double hi) { return Range::closed(lo, hi); }
+Range closed_open(double lo, double hi) { return Range::closed_open(lo, hi); }
+Range open_closed(double lo, double hi) { return Range::open_closed(lo, hi); }
+Range at_least(double lo) { return Range::at_least(lo); }
+Range above(double lo) { return Range::above(lo); }
 
 enum class Kind {
   kInt,         // integer, in range or (with choices) one of them
@@ -392,10 +323,7 @@ bool is_format_map(const KeyDef& def) {
 
 // "an integer in [8, 512]" (prose = true, for messages) or "int in [8, 512]" (README).
 std::string type_text(const KeyDef& def, bool prose) {
-  const auto in_range = [&](const std::string& what) {
-    if (def.range.lo == -kInf && def.range.hi == kInf) return what;
-    return what + (def.range.hi == kInf ? " " : " in ") + def.range.text();
-  };
+  const auto in_range = [&](const std::string& what) { return with_range(what, def.range); };
   switch (def.kind) {
     case Kind::kInt:
       if (!def.choices.empty()) {
@@ -424,9 +352,7 @@ std::string type_text(const KeyDef& def, bool prose) {
 
 // "an integer in [8, 512]" for one element of a map or list.
 std::string element_text(const KeyDef& def) {
-  const std::string what = def.kind == Kind::kIntMap ? "an integer" : "a number";
-  if (def.range.lo == -kInf && def.range.hi == kInf) return what;
-  return what + (def.range.hi == kInf ? " " : " in ") + def.range.text();
+  return with_range(def.kind == Kind::kIntMap ? "an integer" : "a number", def.range);
 }
 
 class Report {
@@ -485,7 +411,8 @@ bool check_format_name(const YAML::Node& n, const std::string& label, Report& re
   std::vector<std::string> names;
   for (const auto& f : all_formats()) names.push_back(f.name);
   if (n.IsScalar()) {
-    if (auto guess = closest(n.Scalar(), names)) message += "; did you mean '" + *guess + "'?";
+    if (const std::string guess = closest_match(n.Scalar(), names); !guess.empty())
+      message += "; did you mean '" + guess + "'?";
   }
   report.at(n.Mark(), message + " (formats: " + known_format_names() + ")");
   return false;
@@ -538,8 +465,8 @@ std::optional<YAML::Node> check_value(const KeyDef& def, const YAML::Node* given
       }
       std::string message = def.key + " must be " + expected + ", found " + describe(n);
       if (n.IsScalar()) {
-        if (auto guess = closest(n.Scalar(), def.choices)) {
-          message += "; did you mean '" + *guess + "'?";
+        if (const std::string guess = closest_match(n.Scalar(), def.choices); !guess.empty()) {
+          message += "; did you mean '" + guess + "'?";
         }
       }
       report.at(n.Mark(), message);
@@ -675,13 +602,14 @@ std::string unknown_key_message(const std::string& prefix, const std::string& na
   for (const auto& path : all_paths()) {
     const size_t dot = path.rfind('.');
     const std::string last = dot == std::string::npos ? path : path.substr(dot + 1);
-    if (lower(last) == lower(name) && path != prefix + name) {
+    if (edit_distance(last, name) == 0 && path != prefix + name) {
       return message + "; did you mean '" + path + "'?";
     }
   }
   std::vector<std::string> siblings;
   for (const auto& child : children(prefix)) siblings.push_back(child.first);
-  if (auto guess = closest(name, siblings)) return message + "; did you mean '" + *guess + "'?";
+  if (const std::string guess = closest_match(name, siblings); !guess.empty())
+    return message + "; did you mean '" + guess + "'?";
   return message + " (" + (prefix.empty() ? "sections" : "known keys") + ": " +
          join(siblings, ", ") + ")";
 }
@@ -759,6 +687,22 @@ std::string trim(const std::string& s) {
 
 std::string TrainConfig::experiment_dir() const {
   return (std::filesystem::path(output.experiments_root) / output.experiment_name).string();
+}
+
+std::string TrainConfig::where(const std::string& key) const {
+  for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
+    const std::string set_key = trim(it->substr(0, it->find('=')));
+    if (set_key == key || set_key.rfind(key + ".", 0) == 0) return "--set " + *it;
+  }
+  for (std::string k = key; !k.empty(); k = k.substr(0, std::min(k.size(), k.rfind('.')))) {
+    const auto it = positions.find(k);
+    if (it != positions.end()) {
+      return origin + ":" + std::to_string(it->second.first) + ":" +
+             std::to_string(it->second.second);
+    }
+    if (k.find('.') == std::string::npos) break;
+  }
+  return origin;
 }
 
 std::string TrainConfig::val_dir() const {
@@ -898,6 +842,11 @@ std::vector<ConfigProblem> check_config(const YAML::Node& root, TrainConfig* out
     };
     return key(a) < key(b);
   });
+  for (const auto& [key, mark] : ctx.key_marks) {
+    const auto it = given.find(key);
+    const YAML::Mark m = it != given.end() ? it->second.Mark() : mark;
+    if (!m.is_null()) config.positions[key] = {m.line + 1, m.column + 1};
+  }
   if (problems.empty() && out) *out = std::move(config);
   return problems;
 }
@@ -925,15 +874,18 @@ TrainConfig load_config_text(const std::string& text, const std::string& origin,
   return config;
 }
 
-TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+std::string read_config_text(const std::string& path) {
+  try {
+    return read_text_file(path);
+  } catch (const DataError&) {
     throw ConfigError(path + ": cannot read the config file" +
-                      (std::filesystem::exists(path) ? "" : " (it does not exist)"));
+                          (std::filesystem::exists(path) ? "" : " (it does not exist)"),
+                      path);
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return load_config_text(text.str(), path, overrides);
+}
+
+TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  return load_config_text(read_config_text(path), path, overrides);
 }
 
 void apply_override(YAML::Node& root, const std::string& assignment) {
@@ -963,7 +915,8 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
                         children(key + ".").front().first);
     }
     std::string message = where + "unknown key '" + key + "'";
-    if (auto guess = closest(key, keys)) message += "; did you mean '" + *guess + "'?";
+    if (const std::string guess = closest_match(key, keys); !guess.empty())
+      message += "; did you mean '" + guess + "'?";
     throw ConfigError(message);
   }
 

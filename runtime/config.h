@@ -21,9 +21,10 @@
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "runtime/errors.h"
+#include "common/errors.h"
 #include "runtime/formats.h"
 
 namespace vsr {
@@ -114,6 +115,12 @@ struct TrainConfig {
   OutputConfig output;
   std::string origin;                  // file name (or other label) the config came from
   std::vector<std::string> overrides;  // `--set` assignments applied, in order
+  // Where each key given in the file is written: key -> {line, column} (1-based).
+  std::map<std::string, std::pair<int, int>> positions;
+
+  // Where `key` got its value, for messages: "--set KEY=VALUE" when an override set it,
+  // "file:line:col" where the file gives it (or its section), else the file name.
+  std::string where(const std::string& key) const;
 
   // <experiments_root>/<experiment_name>
   std::string experiment_dir() const;
@@ -139,6 +146,8 @@ struct ConfigProblem {
   std::string message;
 };
 
+// The text of a config file; throws ConfigError naming it when it cannot be read.
+std::string read_config_text(const std::string& path);
 // Reads and validates a YAML file, then applies `overrides` ("TRAINING.learning_rate=2e-4").
 // Throws ConfigError with every problem, one `file:line:col: message` per line.
 TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides = {});

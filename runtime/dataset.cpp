@@ -6,7 +6,7 @@
 #include <set>
 #include <system_error>
 
-#include "runtime/errors.h"
+#include "common/errors.h"
 
 namespace vsr {
 namespace fs = std::filesystem;

@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <thread>
 
-#include "runtime/errors.h"
+#include "common/errors.h"
 
 // 2.4 made autocast device-generic and deprecated the per-device calls.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)

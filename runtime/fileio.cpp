@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "runtime/errors.h"
+#include "common/errors.h"
 
 namespace vsr {
 
@@ -20,7 +20,10 @@ namespace {
 
 }  // namespace
 
-void read_file_into(const std::filesystem::path& path, std::vector<std::uint8_t>& out) {
+namespace {
+
+template <class Buffer>
+void read_whole_file(const std::filesystem::path& path, Buffer& out) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail(path, "cannot open");
   struct stat st {};
@@ -44,6 +47,24 @@ void read_file_into(const std::filesystem::path& path, std::vector<std::uint8_t>
     done += static_cast<std::size_t>(n);
   }
   ::close(fd);
+}
+
+}  // namespace
+
+void read_file_into(const std::filesystem::path& path, std::vector<std::uint8_t>& out) {
+  read_whole_file(path, out);
+}
+
+std::vector<char> read_file_bytes(const std::filesystem::path& path) {
+  std::vector<char> out;
+  read_whole_file(path, out);
+  return out;
+}
+
+std::string read_text_file(const std::filesystem::path& path) {
+  std::string out;
+  read_whole_file(path, out);
+  return out;
 }
 
 void write_file_atomic(const std::filesystem::path& path, const char* data, std::size_t size) {

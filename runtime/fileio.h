@@ -15,6 +15,9 @@ namespace vsr {
 // Replaces `out` with the file's bytes (its capacity is kept, so a reused buffer stops
 // allocating). Throws DataError naming the path when it cannot be opened or read.
 void read_file_into(const std::filesystem::path& path, std::vector<std::uint8_t>& out);
+// The whole file, as bytes or as text; throws DataError naming the path.
+std::vector<char> read_file_bytes(const std::filesystem::path& path);
+std::string read_text_file(const std::filesystem::path& path);
 
 // Throws DataError naming the path when any step fails; the temporary file is removed.
 void write_file_atomic(const std::filesystem::path& path, const char* data, std::size_t size);

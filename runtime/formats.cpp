@@ -1,6 +1,6 @@
 #include "runtime/formats.h"
 
-#include "runtime/errors.h"
+#include "common/errors.h"
 
 namespace vsr {
 namespace {

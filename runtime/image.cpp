@@ -12,7 +12,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "runtime/errors.h"
+#include "common/errors.h"
 #include "runtime/fileio.h"
 #include "runtime/png.h"
 #include "runtime/rng.h"

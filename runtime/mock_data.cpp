@@ -7,7 +7,7 @@
 
 #include <opencv2/imgproc.hpp>
 
-#include "runtime/errors.h"
+#include "common/errors.h"
 #include "runtime/formats.h"
 #include "runtime/image.h"
 #include "runtime/rng.h"

@@ -5,8 +5,9 @@
 #include <string>
 #include <utility>
 
+#include "common/errors.h"
+#include "runtime/checkpoint.h"
 #include "runtime/checkpoint_grad.h"
-#include "runtime/errors.h"
 
 namespace vsr {
 namespace {
@@ -283,7 +284,15 @@ void load_named_weights(torch::nn::Module& net,
   if (!missing.empty()) msg += " missing " + list(missing) + ";";
   if (!unknown.empty()) msg += " unknown " + list(unknown) + ";";
   if (!misshapen.empty()) msg += " wrong shape " + list(misshapen) + ";";
-  throw std::runtime_error(msg);
+  throw DataError(msg);
+}
+
+void load_pretrained(VSRNet& model, const std::string& path, const std::string& key) {
+  // Extra entries are fine: "pretrained may load any state dict" that covers the model.
+  load_named_weights(
+      *model, read_state_dict(path, key),
+      key + ": " + path + " does not fit the model (check base_channels, num_blocks and scale):",
+      /*allow_unknown=*/true);
 }
 
 }  // namespace vsr

@@ -156,4 +156,10 @@ void load_named_weights(torch::nn::Module& net,
                         const std::vector<std::pair<std::string, torch::Tensor>>& weights,
                         const std::string& context, bool allow_unknown = false);
 
+// Loads a state dict file into `model`: a plain name -> tensor dict, or a vsr_flow checkpoint
+// (its "model" entry). Every tensor of the model must be there with its shape; extra entries
+// are ignored. Throws DataError naming the file (`key` names the setting, e.g.
+// "MODEL.pretrained") when it cannot be read or does not fit.
+void load_pretrained(VSRNet& model, const std::string& path, const std::string& key);
+
 }  // namespace vsr

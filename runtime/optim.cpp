@@ -6,7 +6,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "runtime/errors.h"
+#include "common/errors.h"
 
 namespace vsr {
 namespace {
@@ -246,6 +246,48 @@ void LossScaler::load(double scale, int64_t growth_tracker) {
   growth_tracker_ = growth_tracker;
   unscaled_ = false;
   found_inf_ = false;
+}
+
+namespace {
+
+CheckpointData::Named cpu_copy(const torch::OrderedDict<std::string, torch::Tensor>& items) {
+  CheckpointData::Named out;
+  out.reserve(items.size());
+  for (const auto& item : items) {
+    out.emplace_back(item.key(), item.value().detach().to(torch::kCPU, torch::kFloat).clone());
+  }
+  return out;
+}
+
+}  // namespace
+
+CheckpointData capture_training_state(torch::nn::Module& model, const Ema* ema,
+                                      torch::optim::Optimizer& optimizer) {
+  CheckpointData c;
+  const auto params = model.named_parameters();
+  c.model = cpu_copy(params);
+  if (ema) c.ema = cpu_copy(ema->state());
+  auto& states = optimizer.state();
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const torch::Tensor& p = params[i].value();
+    c.param_names.push_back(params[i].key());
+    auto it = states.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+    if (it == states.end()) continue;
+    const std::string prefix = "state." + std::to_string(i) + ".";
+    auto add = [&](const char* name, const torch::Tensor& t) {
+      c.optimizer_state.emplace_back(prefix + name, t.detach().to(torch::kCPU).clone());
+    };
+    if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(it->second.get())) {
+      add("exp_avg", adam->exp_avg());
+      add("exp_avg_sq", adam->exp_avg_sq());
+      add("step", torch::tensor(static_cast<double>(adam->step())));
+    } else if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(it->second.get())) {
+      add("exp_avg", adamw->exp_avg());
+      add("exp_avg_sq", adamw->exp_avg_sq());
+      add("step", torch::tensor(static_cast<double>(adamw->step())));
+    }
+  }
+  return c;
 }
 
 }  // namespace vsr

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/checkpoint.h"
+
 namespace vsr {
 
 enum class LossKind { kCharbonnier, kL1 };
@@ -154,5 +156,12 @@ class LossScaler {
   bool unscaled_ = false;
   bool found_inf_ = false;
 };
+
+// The training state to snapshot or checkpoint: CPU float copies of `model`'s parameters and
+// of the EMA shadow (when `ema` is given), and `optimizer`'s Adam/AdamW state by parameter index
+// ("state.<i>.exp_avg", "state.<i>.exp_avg_sq", "state.<i>.step"). Fills the weights and the
+// optimizer fields of CheckpointData; step, architecture and config are the caller's.
+CheckpointData capture_training_state(torch::nn::Module& model, const Ema* ema,
+                                      torch::optim::Optimizer& optimizer);
 
 }  // namespace vsr

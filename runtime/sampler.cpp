@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "runtime/errors.h"
+#include "common/errors.h"
 #include "runtime/rng.h"
 
 namespace vsr {

@@ -6,7 +6,8 @@
 #include <chrono>
 #include <cstring>
 
-#include "runtime/errors.h"
+#include "common/errors.h"
+#include "runtime/fileio.h"
 #include "runtime/tensorboard.pb.h"
 
 namespace vsr {
@@ -115,9 +116,7 @@ void TensorBoardWriter::write_record(const std::string& data) {
 }
 
 std::vector<EventRecord> read_event_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(path.string() + ": cannot open the event file");
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string bytes = read_text_file(path);
   std::vector<EventRecord> out;
   std::size_t pos = 0;
   auto fail = [&](const std::string& what) {

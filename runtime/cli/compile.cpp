@@ -1,24 +1,65 @@
 #include "runtime/cli/compile.h"
 
-#include <fstream>
-#include <sstream>
-
-#include "graph/errors.h"
+#include "common/errors.h"
 #include "graph/registry.h"
 #include "runtime/config.h"
-#include "runtime/errors.h"
-#include "runtime/train_spec.h"
 
 namespace vsr {
 
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(path + ": cannot open the file; check the path");
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+// A config and the text it was read from.
+struct Compiled {
+  std::string text;
+  TrainConfig config;
+};
+
+Compiled load_config_file(const std::string& path, const std::vector<std::string>& overrides) {
+  Compiled c;
+  c.text = read_config_text(path);
+  c.config = load_config_text(c.text, path, overrides);
+  return c;
+}
+
+// Names a problem of a spec compiled from `config` by the config key its value came from
+// (meta.sources) and where the config gives that key; problems of values no key set keep their
+// JSON path.
+ProblemLabel config_label(const TrainConfig& config, const json& spec) {
+  const json sources = spec.at("meta").value("sources", json::object());
+  return [config, sources](const SpecProblem& p) {
+    if (p.stage.empty() || p.param.empty()) return p.path;
+    const std::string top = p.param.substr(0, p.param.find('.'));
+    for (const std::string& ref : {p.stage + "." + p.param, "shared." + top}) {
+      if (p.path.rfind("$.shared.", 0) == 0 && ref.rfind("shared.", 0) != 0) continue;
+      if (!sources.contains(ref)) continue;
+      const std::string key = sources.at(ref).get<std::string>();
+      return config.where(key) + ": " + key;
+    }
+    return p.path;
+  };
+}
+
+// Checks `doc` whole; problems of the world go to `warnings` (when given) instead of failing.
+Spec check_whole(const json& doc, const std::string& origin, const ProblemLabel& label,
+                 std::vector<std::string>* warnings) {
+  std::vector<SpecProblem> problems = check_spec(doc, Registry::global());
+  std::vector<SpecProblem> world;
+  for (auto it = problems.begin(); warnings && it != problems.end();) {
+    if (it->world) {
+      world.push_back(*it);
+      it = problems.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (!problems.empty()) throw SpecError(format_spec_problems(origin, problems, label));
+  for (const auto& p : world) warnings->push_back((label ? label(p) : p.path) + ": " + p.message);
+  return parse_spec(doc, Registry::global(), origin, CheckOptions{/*world=*/false});
+}
+
+Spec check_compiled(const json& doc, const TrainConfig& config, const std::string& origin,
+                    std::vector<std::string>* warnings) {
+  return check_whole(doc, origin, config_label(config, doc), warnings);
 }
 
 }  // namespace
@@ -31,31 +72,33 @@ bool is_config_path(const std::string& path) {
   return ends(".yaml") || ends(".yml");
 }
 
-json compile_config_file(const std::string& path, const std::vector<std::string>& overrides) {
-  const std::string text = read_text(path);
-  const TrainConfig config = load_config_text(text, path, overrides);
-  // Through the graph's validation, so that stage-level defaults are filled in as well.
-  return to_json(
-      parse_spec(compile_train_spec(config, text), Registry::global(), path + " (compiled)"));
+json compile_config_file(const std::string& path, const std::vector<std::string>& overrides,
+                         std::vector<std::string>* warnings) {
+  std::vector<std::string> ignored;
+  const Compiled c = load_config_file(path, overrides);
+  return to_json(check_compiled(compile_train_spec(c.config, c.text), c.config,
+                                path + " (compiled)", warnings ? warnings : &ignored));
 }
 
-LoadedSpec load_spec_or_config(const std::string& path, const std::vector<std::string>& overrides) {
+LoadedSpec load_spec_or_config(const std::string& path, const std::vector<std::string>& overrides,
+                               const CheckOptions& options) {
   LoadedSpec out;
   if (is_config_path(path)) {
     out.from_config = true;
-    out.config_text = read_text(path);
-    const TrainConfig config = load_config_text(out.config_text, path, overrides);
-    out.spec = parse_spec(compile_train_spec(config, out.config_text), Registry::global(),
-                          path + " (compiled)");
-    out.experiment_dir = config.experiment_dir();
-    out.probabilities_line = format_probabilities_line(config);
+    const Compiled c = load_config_file(path, overrides);
+    out.config_text = c.text;
+    out.spec = check_compiled(compile_train_spec(c.config, c.text), c.config, path + " (compiled)",
+                              options.world ? nullptr : &out.warnings);
+    out.experiment_dir = c.config.experiment_dir();
+    out.probabilities_line = format_probabilities_line(c.config);
     return out;
   }
   if (!overrides.empty()) {
     throw SpecError("--set applies to YAML training configs; " + path +
                     " is a JSON spec: edit its params instead");
   }
-  out.spec = parse_spec(read_json_file(path), Registry::global(), path);
+  out.spec =
+      check_whole(read_json_file(path), path, nullptr, options.world ? nullptr : &out.warnings);
   return out;
 }
 
@@ -66,37 +109,9 @@ Spec compile_check_data_file(const std::string& path, const std::vector<std::str
                       ": check-data reads a YAML training config (*.yaml), the one you "
                       "train with");
   }
-  const TrainConfig config = load_config_text(read_text(path), path, overrides);
-  return parse_spec(compile_check_data_spec(config, report_path), Registry::global(),
-                    path + " (check-data)");
-}
-
-json make_infer_spec(const UpscaleJob& job) {
-  auto stage = [](const char* name, json params) {
-    return json{{"name", name}, {"type", name}, {"params", std::move(params)}};
-  };
-  json frames = stage("frames", {{"dir", job.input_dir}, {"frames", job.frames}});
-  frames["max_in_flight"] = job.max_in_flight;
-  return json{{"version", kSpecVersion},
-              {"name", "upscale"},
-              {"max_in_flight", job.max_in_flight},
-              {"stages",
-               {frames,
-                stage("upscale", {{"checkpoint", job.checkpoint},
-                                  {"weights", job.weights},
-                                  {"frames", job.frames},
-                                  {"tile", job.tile},
-                                  {"tile_overlap", job.tile_overlap},
-                                  {"device", job.device},
-                                  {"threads", job.threads}}),
-                stage("frame_writer", {{"dir", job.output_dir}})}},
-              {"edges", {"frames.out -> upscale.in", "upscale.out -> frame_writer.in"}},
-              {"meta",
-               {{"usage",
-                 "vsr_flow upscale CHECKPOINT --input DIR --output DIR [--tile N] runs this job "
-                 "with the checkpoint's frame count; to run this file instead, set the paths "
-                 "(frames.dir, upscale.checkpoint, frame_writer.dir) and the checkpoint's frames "
-                 "in both frames and upscale, then: vsr_flow run pipelines/infer.json"}}}};
+  const Compiled c = load_config_file(path, overrides);
+  return check_compiled(compile_check_data_spec(c.config, report_path), c.config,
+                        path + " (check-data)", nullptr);
 }
 
 }  // namespace vsr

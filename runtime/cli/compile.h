@@ -1,29 +1,39 @@
-// YAML training config -> resolved pipeline spec, and loading either kind of file.
+// YAML training config -> resolved pipeline spec, and loading either kind of file. A spec is
+// checked whole before anything runs (graph/spec.h: params, checks across params, checks of
+// the world); a problem in a spec compiled from a config names the config key it came from and
+// where the config gives it (file:line:col, or the --set that set it).
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "graph/spec.h"
+#include "runtime/specs.h"
 
 namespace vsr {
 
 // What a command got from SPEC-or-CONFIG.
 struct LoadedSpec {
   Spec spec;
-  bool from_config = false;        // a YAML training config compiled in memory
-  std::string config_text;         // the YAML as written (from_config only)
-  std::string experiment_dir;      // from_config only
-  std::string probabilities_line;  // from_config only
+  bool from_config = false;           // a YAML training config compiled in memory
+  std::string config_text;            // the YAML as written (from_config only)
+  std::string experiment_dir;         // from_config only
+  std::string probabilities_line;     // from_config only
+  std::vector<std::string> warnings;  // world problems when loaded with world = false
 };
 
 // Compiles a YAML training config (with --set overrides) into a self-contained spec: every
 // config default and every stage-param default filled in, the config text kept in meta.
-json compile_config_file(const std::string& path, const std::vector<std::string>& overrides);
+// Problems of the world (a missing dataset or pretrained file) do not stop it, since a spec
+// is often compiled for another machine: they are returned in `warnings`, one line each.
+json compile_config_file(const std::string& path, const std::vector<std::string>& overrides,
+                         std::vector<std::string>* warnings = nullptr);
 
 // A .yaml/.yml file is compiled; anything else is read as a JSON spec (--set is then an
-// error, it applies to configs). Throws ConfigError or SpecError listing every problem.
-LoadedSpec load_spec_or_config(const std::string& path, const std::vector<std::string>& overrides);
+// error, it applies to configs). Throws ConfigError or SpecError listing every problem, the
+// world's included unless `options.world` is false.
+LoadedSpec load_spec_or_config(const std::string& path, const std::vector<std::string>& overrides,
+                               const CheckOptions& options = {});
 
 bool is_config_path(const std::string& path);
 
@@ -32,24 +42,5 @@ bool is_config_path(const std::string& path);
 // not a YAML config or a config with problems.
 Spec compile_check_data_file(const std::string& path, const std::vector<std::string>& overrides,
                              const std::string& report_path);
-
-// An upscaling job (`vsr_flow upscale`, pipelines/infer.json): frames -> upscale ->
-// frame_writer. `frames` must be the checkpoint's frame count (the command reads it from the
-// checkpoint's arch).
-struct UpscaleJob {
-  std::string checkpoint;
-  std::string input_dir;   // LR frames, name order
-  std::string output_dir;  // <output_dir>/<frame stem>.png
-  int frames = 7;
-  std::string weights = "ema";
-  int tile = 0;
-  int tile_overlap = 16;
-  std::string device = "auto";
-  int threads = 0;
-  int max_in_flight = 4;  // windows between the source and the writer
-};
-
-// The spec of an upscaling job, not yet validated (parse_spec fills in the defaults).
-json make_infer_spec(const UpscaleJob& job);
 
 }  // namespace vsr

@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+#include "common/errors.h"
+
 namespace vsr {
 
 class ConsoleTee::Buf : public std::streambuf {
@@ -39,7 +41,9 @@ std::mutex g_tee_mutex;
 
 ConsoleTee::ConsoleTee(const std::string& log_path)
     : file_(log_path, std::ios::app), old_out_(std::cout.rdbuf()), old_err_(std::cerr.rdbuf()) {
-  if (!file_) throw std::runtime_error(log_path + ": cannot open the console log");
+  if (!file_)
+    throw OutputError(log_path + ": cannot open the console log; check that its folder is writable",
+                      log_path);
   out_ = std::make_unique<Buf>(old_out_, file_.rdbuf(), &g_tee_mutex);
   err_ = std::make_unique<Buf>(old_err_, file_.rdbuf(), &g_tee_mutex);
   std::cout.rdbuf(out_.get());

@@ -1,14 +1,17 @@
 #include "stages/data/augment.h"
 
 #include "graph/registry.h"
+#include "runtime/formats.h"
 #include "runtime/rng.h"
+#include "stages/data/dataset_params.h"
 #include "stages/data/messages.h"
+#include "stages/params.h"
 
 namespace vsr {
 
 StageSchema AugmentStage::schema() {
-  return StageSchema("augment")
-      .doc("random crop, flips, rot90 (square only), temporal reverse; same for GT and frames")
+  StageSchema s("augment");
+  s.doc("random crop, flips, rot90 (square only), temporal reverse; same for GT and frames")
       .input<FrameSample>("in")
       .output<FrameSample>("out")
       .concurrent()
@@ -23,6 +26,28 @@ StageSchema AugmentStage::schema() {
       .range(0, 1)
       .optional("reverse", ParamType::kFloat, 0.5, "probability of reversing frame order")
       .range(0, 1);
+  scale_param(s);
+  return formats_param(s, "formats the samples come in (the crop must fit each); [] = unchecked",
+                       /*required=*/false)
+      .check("crop is a multiple of the scale and fits every format", [](const json& p,
+                                                                         ParamProblems& out) {
+        const int crop = p.at("crop").get<int>();
+        const int scale = p.at("scale").get<int>();
+        if (crop == 0) return;
+        if (crop % scale != 0) {
+          out.add("crop", "crop " + std::to_string(crop) + " must be a multiple of the scale (" +
+                              std::to_string(scale) + "), e.g. " +
+                              std::to_string(crop - crop % scale));
+        }
+        for (const auto& name : p.at("formats")) {
+          const FormatInfo& f = format_info(name.get<std::string>());
+          if (crop <= std::min(f.width, f.height)) continue;
+          out.add("crop", "crop " + std::to_string(crop) + " is larger than the patch size " +
+                              std::to_string(f.width) + "x" + std::to_string(f.height) + " of " +
+                              f.name + "; use at most " +
+                              std::to_string(std::min(f.width, f.height)));
+        }
+      });
 }
 
 AugmentStage::AugmentStage(const StageContext& ctx) : crop_(ctx.param<int>("crop")) {
@@ -41,11 +66,11 @@ void AugmentStage::process(std::size_t, const Message& in, Emitter& out) {
   sample->frames = src->frames;
   if (crop_ > 0) {
     if (crop_ % r.scale != 0 || crop_ > std::min(r.gt_size.width, r.gt_size.height)) {
-      throw std::invalid_argument("params.crop " + std::to_string(crop_) +
-                                  " must be a multiple of the scale (" + std::to_string(r.scale) +
-                                  ") and at most the patch size " +
-                                  std::to_string(r.gt_size.width) + "x" +
-                                  std::to_string(r.gt_size.height) + " of " + r.format);
+      // Only when the spec did not give augment the formats and scale of its samples.
+      throw RunError("crop " + std::to_string(crop_) + " must be a multiple of the scale (" +
+                     std::to_string(r.scale) + ") and at most the patch size " +
+                     std::to_string(r.gt_size.width) + "x" + std::to_string(r.gt_size.height) +
+                     " of " + r.format + "; give augment the formats and scale of its samples");
     }
     const int lr_crop = crop_ / r.scale;
     const int lr_w = r.gt_size.width / r.scale, lr_h = r.gt_size.height / r.scale;

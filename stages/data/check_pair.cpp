@@ -2,8 +2,8 @@
 
 #include <opencv2/core.hpp>
 
+#include "common/errors.h"
 #include "graph/registry.h"
-#include "runtime/errors.h"
 #include "runtime/image.h"
 #include "stages/data/messages.h"
 

@@ -4,8 +4,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "common/errors.h"
 #include "graph/registry.h"
-#include "runtime/errors.h"
 #include "runtime/fileio.h"
 
 namespace vsr {

@@ -14,14 +14,29 @@ StageSchema SampleStage::schema() {
       .output<SampleRequest>("out", "requests in step, micro-batch, slot order");
   dataset_params(s)
       .required("format_weights", ParamType::kFloatList, "sampling weight per format")
+      .in(Range::above(0))
       .required("batch_size", ParamType::kIntList, "micro-batch size per format")
+      .range(1, 256)
       .required("gradient_accumulation", ParamType::kIntList, "micro-batches per step, per format")
+      .range(1, 256)
+      .check("one weight, batch size and accumulation per format",
+             [](const json& p, ParamProblems& out) {
+               const std::size_t n = p.at("formats").size();
+               for (const char* key : {"format_weights", "batch_size", "gradient_accumulation"}) {
+                 if (p.at(key).size() == n) continue;
+                 out.add(key, std::string(key) + " has " + std::to_string(p.at(key).size()) +
+                                  " entries; it needs one per format (" + std::to_string(n) + ": " +
+                                  p.at("formats").dump() + ")");
+               }
+             })
       .required("total_steps", ParamType::kInt, "optimizer steps to plan")
       .at_least(1)
+      .shared()
       .optional("start_step", ParamType::kInt, 0, "first step to emit")
       .at_least(0)
-      .optional("seed", ParamType::kInt, 0, "sampling and augmentation seed");
-  return s;
+      .optional("seed", ParamType::kInt, 0, "sampling and augmentation seed")
+      .shared();
+  return dataset_folders_check(s);
 }
 
 SampleStage::SampleStage(const StageContext& ctx)
@@ -33,16 +48,7 @@ SampleStage::SampleStage(const StageContext& ctx)
       total_steps_(ctx.param<std::int64_t>("total_steps")),
       start_step_(ctx.param<std::int64_t>("start_step")),
       scale_(ctx.param<int>("scale")),
-      step_(start_step_) {
-  check_dataset_formats(formats_, scale_);
-  const std::size_t n = formats_.size();
-  if (weights_.size() != n || batch_size_.size() != n || accum_.size() != n) {
-    throw std::invalid_argument(
-        "params.format_weights, batch_size and gradient_accumulation need one entry per format (" +
-        std::to_string(n) + "), found " + std::to_string(weights_.size()) + ", " +
-        std::to_string(batch_size_.size()) + " and " + std::to_string(accum_.size()));
-  }
-}
+      step_(start_step_) {}
 
 void SampleStage::open() {
   index_ = scan_dataset(ctx_.param<std::string>("data_root"), ctx_.param<std::string>("category"),

@@ -1,7 +1,7 @@
 #include "stages/data/scan.h"
 
+#include "common/errors.h"
 #include "graph/registry.h"
-#include "runtime/errors.h"
 #include "stages/data/dataset_params.h"
 #include "stages/data/messages.h"
 
@@ -40,9 +40,7 @@ ScanStage::ScanStage(const StageContext& ctx)
     : ctx_(ctx),
       formats_(ctx.param<std::vector<std::string>>("formats")),
       scale_(ctx.param<int>("scale")),
-      val_dir_(ctx.param<std::string>("val_dir")) {
-  check_dataset_formats(formats_, scale_);
-}
+      val_dir_(ctx.param<std::string>("val_dir")) {}
 
 void ScanStage::open() {
   std::string problems;

@@ -1,5 +1,5 @@
 // The params of the stages that run a trained model forward on whole images (validate,
-// upscale): tiling, device and threads, declared and read in one place.
+// upscale): tiling, device and threads, declared, checked and read in one place.
 #pragma once
 
 #include <c10/core/Device.h>
@@ -10,6 +10,7 @@
 #include "graph/stage.h"
 #include "runtime/device.h"
 #include "runtime/infer.h"
+#include "stages/params.h"
 
 namespace vsr {
 
@@ -19,26 +20,32 @@ struct ForwardParams {
   c10::Device device{c10::kCPU};
 };
 
-// tile, tile_overlap, device and threads.
+// tile, tile_overlap (under half the tile), device and threads (shared).
 inline StageSchema& forward_params(StageSchema& s) {
-  return s.optional("tile", ParamType::kInt, 0, "LR tile size in pixels; 0 = whole images")
+  s.optional("tile", ParamType::kInt, 0, "LR tile size in pixels; 0 = whole images")
       .at_least(0)
       .optional("tile_overlap", ParamType::kInt, 16,
                 "overlap of neighbouring tiles in LR pixels; under half the tile")
       .at_least(0)
-      .optional("device", ParamType::kString, "auto", "auto, cpu, cuda or cuda:N")
-      .optional("threads", ParamType::kInt, 0, "LibTorch intra-op threads; 0 = all cores")
-      .at_least(0);
+      .check("tile_overlap is under half the tile", [](const json& p, ParamProblems& out) {
+        TileOptions tiles;
+        tiles.tile = p.at("tile").get<int>();
+        tiles.overlap = p.at("tile_overlap").get<int>();
+        try {
+          check_tile_options(tiles);
+        } catch (const std::exception& e) {
+          out.add("tile_overlap", e.what());
+        }
+      });
+  return device_params(s);
 }
 
-// Reads them; throws std::invalid_argument for an overlap of half the tile or more, and
-// pick_device's error for a device this build or machine lacks.
+// Reads them (the spec checker has checked them).
 inline ForwardParams read_forward_params(const StageContext& ctx) {
   ForwardParams p;
   p.tiles.tile = ctx.param<int>("tile");
   p.tiles.overlap = ctx.param<int>("tile_overlap");
   p.threads = ctx.param<int>("threads");
-  check_tile_options(p.tiles);
   p.device = pick_device(ctx.param<std::string>("device"));
   return p;
 }

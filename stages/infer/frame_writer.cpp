@@ -12,12 +12,12 @@ StageSchema FrameWriterStage::schema() {
   return StageSchema("frame_writer")
       .doc("writes upscaled frames as <dir>/<name>.png, atomically")
       .input<UpscaledFrame>("in")
-      .required("dir", ParamType::kString, "output folder (created when missing)");
+      .required("dir", ParamType::kString, "output folder (created when missing)")
+      .non_empty()
+      .creatable_dir();
 }
 
-FrameWriterStage::FrameWriterStage(const StageContext& ctx) : dir_(ctx.param<std::string>("dir")) {
-  if (dir_.empty()) throw std::invalid_argument("params.dir is empty; give an output folder");
-}
+FrameWriterStage::FrameWriterStage(const StageContext& ctx) : dir_(ctx.param<std::string>("dir")) {}
 
 void FrameWriterStage::process(std::size_t, const Message& in, Emitter&) {
   auto frame = in.as<UpscaledFrame>();

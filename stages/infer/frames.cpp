@@ -6,35 +6,30 @@
 #include <string>
 #include <system_error>
 
+#include "common/errors.h"
 #include "graph/registry.h"
 #include "runtime/dataset.h"
-#include "runtime/errors.h"
 #include "stages/infer/messages.h"
+#include "stages/params.h"
 
 namespace vsr {
 
 namespace fs = std::filesystem;
 
 StageSchema FramesStage::schema() {
-  return StageSchema("frames")
-      .doc(
-          "source walking a folder of video frames in name order; per credit, one FrameWindow: "
-          "the `frames` paths centred on the next frame, clamped at both ends")
+  StageSchema s("frames");
+  s.doc(
+       "source walking a folder of video frames in name order; per credit, one FrameWindow: "
+       "the `frames` paths centred on the next frame, clamped at both ends")
       .output<FrameWindow>("out", "one window per frame of the folder, in name order")
       .required("dir", ParamType::kString, "folder of LR frames (PNG or JPEG, e.g. 0000.png)")
-      .optional("frames", ParamType::kInt, 7, "frames per window (odd; the model's frames)")
-      .range(3, 31);
+      .non_empty()
+      .existing_dir("frame folder");
+  return frames_param(s, "frames per window (odd; the model's frames)");
 }
 
 FramesStage::FramesStage(const StageContext& ctx)
-    : dir_(ctx.param<std::string>("dir")), frames_(ctx.param<int>("frames")) {
-  if (dir_.empty()) throw std::invalid_argument("params.dir is empty; give the folder of frames");
-  if (frames_ % 2 == 0) {
-    throw std::invalid_argument(
-        "params.frames must be odd (the centre frame is the one upscaled), not " +
-        std::to_string(frames_));
-  }
-}
+    : dir_(ctx.param<std::string>("dir")), frames_(ctx.param<int>("frames")) {}
 
 void FramesStage::open() {
   const std::string contents =

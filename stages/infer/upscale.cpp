@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "common/errors.h"
 #include "graph/registry.h"
 #include "runtime/checkpoint.h"
 #include "runtime/device.h"
-#include "runtime/errors.h"
 #include "runtime/image.h"
 #include "runtime/infer.h"
 #include "runtime/model.h"
@@ -31,12 +31,12 @@ StageSchema UpscaleStage::schema() {
       .input<FrameWindow>("in", "windows of LR frame paths")
       .output<UpscaledFrame>("out", "the centre frame upscaled, float RGB in [0, 1]")
       .required("checkpoint", ParamType::kString, "checkpoint file (checkpoint_step_NNNNNN.pth)")
+      .non_empty()
+      .existing_file("checkpoint")
       .optional("weights", ParamType::kString, "ema",
                 "ema (the model weights when the checkpoint has no EMA) or model")
-      .choices({"ema", "model"})
-      .optional("frames", ParamType::kInt, 7,
-                "frames per window; must be the checkpoint's (arch.frames)")
-      .range(3, 31);
+      .choices({"ema", "model"});
+  frames_param(s, "frames per window; must be the checkpoint's (arch.frames)");
   return forward_params(s);
 }
 
@@ -78,14 +78,6 @@ UpscaleStage::UpscaleStage(const StageContext& ctx) : impl_(std::make_unique<Imp
   m.checkpoint = ctx.param<std::string>("checkpoint");
   m.use_ema = ctx.param<std::string>("weights") == "ema";
   m.frames = ctx.param<int>("frames");
-  if (m.checkpoint.empty()) {
-    throw std::invalid_argument("params.checkpoint is empty; give a checkpoint file");
-  }
-  if (m.frames % 2 == 0) {
-    throw std::invalid_argument(
-        "params.frames must be odd (the centre frame is the one upscaled), not " +
-        std::to_string(m.frames));
-  }
   m.run = read_forward_params(ctx);
 }
 
@@ -131,9 +123,9 @@ void UpscaleStage::process(std::size_t, const Message& in, Emitter& out) {
   Impl& m = *impl_;
   auto window = in.as<FrameWindow>();
   if (static_cast<int>(window->paths.size()) != m.frames) {
-    throw std::runtime_error("window of frame " + window->name + " has " +
-                             std::to_string(window->paths.size()) + " paths; the model takes " +
-                             std::to_string(m.frames) + " (params.frames of the source)");
+    throw RunError("window of frame " + window->name + " has " +
+                   std::to_string(window->paths.size()) + " paths; the model takes " +
+                   std::to_string(m.frames) + " (params.frames of the source)");
   }
   const std::vector<cv::Mat> frames = m.read_window(*window);
   const std::size_t c = frames.size() / 2;

@@ -7,9 +7,9 @@
 #include <regex>
 #include <vector>
 
+#include "common/errors.h"
 #include "graph/registry.h"
 #include "runtime/checkpoint.h"
-#include "runtime/errors.h"
 #include "runtime/fileio.h"
 
 namespace vsr {
@@ -25,20 +25,8 @@ std::string checkpoint_name(std::int64_t step) {
 }
 
 CheckpointData to_checkpoint(const ModelSnapshot& s, const std::string& config_text) {
-  CheckpointData c;
-  c.step = s.step;
+  CheckpointData c = s;  // the checkpoint's part of the snapshot
   c.config = config_text;
-  c.base_channels = s.base_channels;
-  c.num_blocks = s.num_blocks;
-  c.scale = s.scale;
-  c.frames = s.frames;
-  c.model = s.model;
-  c.ema = s.ema;
-  c.optimizer_type = s.optimizer_type;
-  c.learning_rate = s.learning_rate;
-  c.param_names = s.param_names;
-  c.optimizer_state = s.optimizer;
-  c.loss_scale = s.loss_scale;
   return c;
 }
 
@@ -62,6 +50,8 @@ StageSchema CheckpointStage::schema() {
       .input<ModelSnapshot>("in", "snapshots; saved when checkpoint=true, held when validate=true")
       .input<ValResult>("val", "validation results, matched to snapshots by step")
       .required("dir", ParamType::kString, "folder of the checkpoint files (created)")
+      .non_empty()
+      .creatable_dir()
       .optional("keep_last", ParamType::kInt, 0,
                 "keep only the newest N checkpoint_step_* files; 0 keeps all (never best.pth)")
       .at_least(0)
@@ -71,14 +61,14 @@ StageSchema CheckpointStage::schema() {
 CheckpointStage::CheckpointStage(const StageContext& ctx)
     : dir_(ctx.param<std::string>("dir")),
       keep_last_(ctx.param<int>("keep_last")),
-      config_text_(ctx.param<std::string>("config_text")) {
-  if (dir_.empty()) throw std::invalid_argument("params.dir must not be empty");
-}
+      config_text_(ctx.param<std::string>("config_text")) {}
 
 void CheckpointStage::open() {
   std::error_code ec;
   fs::create_directories(dir_, ec);
-  if (ec) throw DataError("cannot create checkpoint folder " + dir_.string() + ": " + ec.message());
+  if (ec)
+    throw OutputError("cannot create checkpoint folder " + dir_.string() + ": " + ec.message(),
+                      dir_.string());
 }
 
 void CheckpointStage::process(std::size_t port, const Message& in, Emitter&) {
@@ -149,8 +139,8 @@ void CheckpointStage::prune() {
     std::error_code ec;
     fs::remove(found[i].second, ec);
     if (ec) {
-      throw DataError("cannot remove old checkpoint " + found[i].second.string() + ": " +
-                      ec.message());
+      throw OutputError("cannot remove old checkpoint " + found[i].second.string() + ": " +
+                        ec.message());
     }
   }
 }

@@ -12,12 +12,12 @@ StageSchema ImageWriterStage::schema() {
   return StageSchema("image_writer")
       .doc("writes validation images as <dir>/step_NNNNNN/<name>.png, atomically")
       .input<ValImages>("in")
-      .required("dir", ParamType::kString, "output folder (the run's validation_images/)");
+      .required("dir", ParamType::kString, "output folder (the run's validation_images/)")
+      .non_empty()
+      .creatable_dir();
 }
 
-ImageWriterStage::ImageWriterStage(const StageContext& ctx) : dir_(ctx.param<std::string>("dir")) {
-  if (dir_.empty()) throw std::invalid_argument("params.dir is empty; give an output folder");
-}
+ImageWriterStage::ImageWriterStage(const StageContext& ctx) : dir_(ctx.param<std::string>("dir")) {}
 
 std::filesystem::path ImageWriterStage::step_dir(const std::filesystem::path& dir, long long step) {
   char name[32];

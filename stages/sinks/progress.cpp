@@ -43,8 +43,10 @@ StageSchema ProgressStage::schema() {
       .optional("total_steps", ParamType::kInt, 0,
                 "steps of the run; 0 takes the total from the step events")
       .at_least(0)
+      .shared()
       .optional("log_interval", ParamType::kInt, 100, "steps between plain lines")
       .at_least(1)
+      .shared()
       .optional("stream", ParamType::kString, "stdout", "where to print")
       .choices({"stdout", "stderr"})
       .optional("live", ParamType::kString, "auto",

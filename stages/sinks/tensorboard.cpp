@@ -5,8 +5,8 @@
 #include <opencv2/imgproc.hpp>
 #include <vector>
 
+#include "common/errors.h"
 #include "graph/registry.h"
-#include "runtime/errors.h"
 
 namespace vsr {
 
@@ -37,8 +37,11 @@ StageSchema TensorBoardStage::schema() {
       .input<ValResult>("val", "validation metrics")
       .input<ValImages>("images", "validation images; the first max_images pred_* are logged")
       .required("dir", ParamType::kString, "folder of the event file (created)")
+      .non_empty()
+      .creatable_dir()
       .optional("log_interval", ParamType::kInt, 100, "steps between train scalar writes")
       .at_least(1)
+      .shared()
       .optional("max_images", ParamType::kInt, 3, "pred_* images logged per validation")
       .at_least(0);
 }
@@ -46,9 +49,7 @@ StageSchema TensorBoardStage::schema() {
 TensorBoardStage::TensorBoardStage(const StageContext& ctx)
     : dir_(ctx.param<std::string>("dir")),
       log_interval_(ctx.param<std::int64_t>("log_interval")),
-      max_images_(ctx.param<int>("max_images")) {
-  if (dir_.empty()) throw std::invalid_argument("params.dir must not be empty");
-}
+      max_images_(ctx.param<int>("max_images")) {}
 
 void TensorBoardStage::open() { writer_ = std::make_unique<TensorBoardWriter>(dir_); }
 

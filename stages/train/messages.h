@@ -13,6 +13,7 @@
 #include <opencv2/core.hpp>
 
 #include "graph/message.h"
+#include "runtime/checkpoint.h"
 
 namespace vsr {
 
@@ -31,28 +32,17 @@ struct StepEvent {
   double loss_scale = 1;  // fp16 loss scale after the step
 };
 
-using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+using NamedTensors = CheckpointData::Named;
 
 // A copy of the training state at the end of a step, taken on the training thread (CPU
-// tensors, never modified afterwards) for the stages that validate and save it.
-struct ModelSnapshot {
-  std::int64_t step = 0;
+// tensors, never modified afterwards) for the stages that validate and save it: a checkpoint's
+// data (runtime/checkpoint.h: step, architecture, weights, EMA, optimizer state) plus what
+// the step is for.
+struct ModelSnapshot : CheckpointData {
   std::int64_t total_steps = 0;
   bool validate = false;    // a validation step (val_interval, or the last step)
   bool checkpoint = false;  // a checkpoint step (checkpoint_interval, or the last step)
   bool final = false;       // the last step of the run
-  // Model architecture, so a consumer can rebuild the network.
-  int base_channels = 0;
-  int num_blocks = 0;
-  int scale = 3;
-  int frames = 7;
-  NamedTensors model;      // state dict of the trained weights, by stable name
-  NamedTensors ema;        // EMA weights (empty when EMA is off); validation uses them
-  NamedTensors optimizer;  // optimizer state: "state.<param index>.<exp_avg|exp_avg_sq|step>"
-  std::vector<std::string> param_names;  // parameter index -> name, for the optimizer state
-  std::string optimizer_type;            // "adam" or "adamw"
-  double learning_rate = 0;
-  double loss_scale = 1;
 };
 
 // Validation metrics of one snapshot over the whole Val/GT set (means over images).

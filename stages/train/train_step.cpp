@@ -1,18 +1,18 @@
 #include "stages/train/train_step.h"
 
-#include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/torch.h>
 
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <optional>
 
+#include "common/errors.h"
 #include "graph/registry.h"
 #include "runtime/device.h"
 #include "runtime/model.h"
 #include "runtime/optim.h"
 #include "stages/data/messages.h"
+#include "stages/params.h"
 #include "stages/train/messages.h"
 
 namespace vsr {
@@ -23,54 +23,6 @@ using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-// A typed member of an object param, with the param path in the error.
-template <class T>
-T member(const json& obj, const std::string& key, const std::string& path) {
-  if (!obj.contains(key)) throw std::invalid_argument(path + "." + key + " is missing");
-  try {
-    return obj.at(key).get<T>();
-  } catch (const json::exception&) {
-    throw std::invalid_argument(path + "." + key + " has the wrong type: " + obj.at(key).dump());
-  }
-}
-
-// Loads a state dict (a checkpoint's "model" entry, or a plain name -> tensor dict) into
-// `model`; every tensor of the model must be there, with its shape.
-void load_pretrained(VSRNet& model, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("MODEL.pretrained: cannot open " + path);
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
-                                std::istreambuf_iterator<char>());
-  c10::IValue value = torch::jit::pickle_load(bytes);
-  if (!value.isGenericDict()) {
-    throw std::runtime_error("MODEL.pretrained: " + path + " does not hold a dict of tensors");
-  }
-  c10::Dict<c10::IValue, c10::IValue> dict = value.toGenericDict();
-  if (dict.contains("model") && dict.at("model").isGenericDict()) {
-    dict = dict.at("model").toGenericDict();
-  }
-  std::vector<std::pair<std::string, torch::Tensor>> weights;
-  for (const auto& item : dict) {
-    if (item.key().isString() && item.value().isTensor()) {
-      weights.emplace_back(item.key().toStringRef(), item.value().toTensor());
-    }
-  }
-  // Extra entries are fine: "pretrained may load any state dict" that covers the model.
-  load_named_weights(*model, weights,
-                     "MODEL.pretrained: " + path +
-                         " does not fit the model (check base_channels, num_blocks and scale):",
-                     /*allow_unknown=*/true);
-}
-
-NamedTensors cpu_copy(const torch::OrderedDict<std::string, torch::Tensor>& items) {
-  NamedTensors out;
-  out.reserve(items.size());
-  for (const auto& item : items) {
-    out.emplace_back(item.key(), item.value().detach().to(torch::kCPU, torch::kFloat).clone());
-  }
-  return out;
 }
 
 }  // namespace
@@ -116,65 +68,123 @@ struct TrainStepStage::State {
 };
 
 StageSchema TrainStepStage::schema() {
-  return StageSchema("train_step")
-      .doc(
-          "forward/backward per micro-batch, optimizer step per gradient_accumulation; emits "
-          "a StepEvent per step and a ModelSnapshot on validation/checkpoint steps")
+  ParamGroup model;
+  model.required("base_channels", ParamType::kInt, "feature channels (MODEL.base_channels)")
+      .range(8, 512)
+      .required("num_blocks", ParamType::kInt, "residual blocks per branch")
+      .range(1, 64)
+      .optional("use_checkpointing", ParamType::kBool, false,
+                "recompute activations in backward to save memory")
+      .optional("flow_lr_mult", ParamType::kFloat, 0.25,
+                "learning-rate multiplier of the flow network")
+      .range(0, 10)
+      .optional("flow_freeze_steps", ParamType::kInt, 0, "first steps with the flow network frozen")
+      .at_least(0)
+      .optional("pretrained", ParamType::kString, "",
+                "state dict (.pth) to start from; empty: random init")
+      .existing_file("pretrained weights file");
+  ParamGroup optim;
+  optim.optional("optimizer", ParamType::kString, "adam", "adam or adamw")
+      .choices({"adam", "adamw"})
+      .optional("learning_rate", ParamType::kFloat, 1e-4, "peak learning rate")
+      .in(Range::open_closed(0, 1))
+      .optional("betas", ParamType::kFloatList, json::array({0.9, 0.99}), "Adam betas")
+      .length(2)
+      .in(Range::closed_open(0, 1))
+      .optional("weight_decay", ParamType::kFloat, 0.0, "L2 (adam) or decoupled (adamw)")
+      .range(0, 1)
+      .optional("warmup_steps", ParamType::kInt, 0, "linear warm-up steps")
+      .at_least(0)
+      .optional("schedule", ParamType::kString, "cosine", "after warm-up: cosine or constant")
+      .choices({"cosine", "constant"})
+      .optional("min_lr_ratio", ParamType::kFloat, 0.001, "final / peak learning rate (cosine)")
+      .range(0, 1)
+      .optional("grad_clip", ParamType::kFloat, 0.0, "global gradient-norm clip; 0: off")
+      .at_least(0)
+      .optional("loss", ParamType::kString, "charbonnier", "charbonnier or l1")
+      .choices({"charbonnier", "l1"})
+      .optional("ema_decay", ParamType::kFloat, 0.0, "EMA decay of the weights; 0: off")
+      .in(Range::closed_open(0, 1));
+  StageSchema s("train_step");
+  s.doc(
+       "forward/backward per micro-batch, optimizer step per gradient_accumulation; emits "
+       "a StepEvent per step and a ModelSnapshot on validation/checkpoint steps")
       .input<MicroBatch>("in", "micro-batches in order")
       .output<StepEvent>("out", "one per optimizer step")
       .output<ModelSnapshot>("snapshot", "weights and optimizer state on val/ckpt/last steps")
-      .required("model", ParamType::kObject,
-                "base_channels, num_blocks, use_checkpointing, scale, frames, flow_lr_mult, "
-                "flow_freeze_steps, pretrained")
-      .required("optim", ParamType::kObject,
-                "optimizer, learning_rate, betas, weight_decay, warmup_steps, schedule, "
-                "min_lr_ratio, grad_clip, loss, ema_decay")
-      .required("total_steps", ParamType::kInt, "optimizer steps in the run")
+      .group("model", "the network (runtime/model.h) and where its weights start", model)
+      .group("optim", "optimizer, schedule, loss and EMA", optim);
+  scale_param(s);
+  frames_param(s);
+  s.required("total_steps", ParamType::kInt, "optimizer steps in the run")
       .at_least(1)
+      .shared()
       .optional("mixed_precision", ParamType::kString, "off", "off, bf16 or fp16 (CUDA only)")
       .choices({"off", "bf16", "fp16"})
-      .optional("device", ParamType::kString, "auto", "auto, cpu, cuda or cuda:N")
-      .optional("threads", ParamType::kInt, 0, "intra-op threads; 0 = all cores")
-      .at_least(0)
       .optional("seed", ParamType::kInt, 0, "weight initialisation seed")
+      .shared()
       .optional("val_interval", ParamType::kInt, 500, "snapshot for validation every N steps")
       .at_least(1)
       .optional("checkpoint_interval", ParamType::kInt, 5000, "snapshot to save every N steps")
       .at_least(1)
-      .optional("formats", ParamType::kStringList, json::array(), "format names, by index")
-      .optional("gradient_accumulation", ParamType::kIntList, json::array(),
-                "micro-batches per step, per format (informational: batches carry it)");
+      .check("warm-up fits in the run",
+             [](const json& p, ParamProblems& out) {
+               const auto warmup = p.at("optim").at("warmup_steps").get<std::int64_t>();
+               const auto total = p.at("total_steps").get<std::int64_t>();
+               if (warmup > total) {
+                 out.add("optim.warmup_steps", "warmup_steps (" + std::to_string(warmup) +
+                                                   ") must not exceed total_steps (" +
+                                                   std::to_string(total) + ")");
+               }
+             })
+      .check("fp16 runs on CUDA", [](const json& p, ParamProblems& out) {
+        if (p.at("mixed_precision") == "fp16" && p.at("device") == "cpu") {
+          out.add("mixed_precision", "mixed_precision fp16 needs a CUDA device; use bf16 on CPU");
+        }
+      });
+  device_params(s).world_check(
+      "fp16 has a CUDA device here", [](const json& p, ParamProblems& out) {
+        if (p.at("mixed_precision") != "fp16" || p.at("device") == "cpu") return;
+        try {
+          if (!pick_device(p.at("device").get<std::string>()).is_cuda()) {
+            out.add("mixed_precision", "mixed_precision fp16 needs a CUDA device, and device " +
+                                           p.at("device").get<std::string>() +
+                                           " is the CPU on this machine; use bf16 on CPU");
+          }
+        } catch (const std::exception&) {
+          // The device check reports it.
+        }
+      });
+  return s;
 }
 
 TrainStepStage::TrainStepStage(const StageContext& ctx) : s_(std::make_unique<State>()) {
   State& s = *s_;
   const json& m = ctx.params.at("model");
-  s.model_options.base_channels(member<int>(m, "base_channels", "params.model"))
-      .num_blocks(member<int>(m, "num_blocks", "params.model"))
-      .scale(member<int>(m, "scale", "params.model"))
-      .frames(member<int>(m, "frames", "params.model"))
-      .use_checkpointing(member<bool>(m, "use_checkpointing", "params.model"));
-  s.flow_lr_mult = member<double>(m, "flow_lr_mult", "params.model");
-  s.flow_freeze_steps = member<std::int64_t>(m, "flow_freeze_steps", "params.model");
-  s.pretrained = member<std::string>(m, "pretrained", "params.model");
+  s.model_options.base_channels(m.at("base_channels").get<int>())
+      .num_blocks(m.at("num_blocks").get<int>())
+      .scale(ctx.param<int>("scale"))
+      .frames(ctx.param<int>("frames"))
+      .use_checkpointing(m.at("use_checkpointing").get<bool>());
+  s.flow_lr_mult = m.at("flow_lr_mult").get<double>();
+  s.flow_freeze_steps = m.at("flow_freeze_steps").get<std::int64_t>();
+  s.pretrained = m.at("pretrained").get<std::string>();
 
   const json& o = ctx.params.at("optim");
-  s.optimizer_name = member<std::string>(o, "optimizer", "params.optim");
+  s.optimizer_name = o.at("optimizer").get<std::string>();
   s.optim.kind = parse_optimizer(s.optimizer_name);
-  s.optim.lr = member<double>(o, "learning_rate", "params.optim");
-  const auto betas = member<std::vector<double>>(o, "betas", "params.optim");
-  if (betas.size() != 2) throw std::invalid_argument("params.optim.betas needs two numbers");
-  s.optim.beta1 = betas[0];
-  s.optim.beta2 = betas[1];
-  s.optim.weight_decay = member<double>(o, "weight_decay", "params.optim");
+  s.optim.lr = o.at("learning_rate").get<double>();
+  s.optim.beta1 = o.at("betas").at(0).get<double>();
+  s.optim.beta2 = o.at("betas").at(1).get<double>();
+  s.optim.weight_decay = o.at("weight_decay").get<double>();
   s.optim.flow_lr_mult = s.flow_lr_mult;
   s.schedule.lr = s.optim.lr;
-  s.schedule.warmup_steps = member<std::int64_t>(o, "warmup_steps", "params.optim");
-  s.schedule.kind = parse_schedule(member<std::string>(o, "schedule", "params.optim"));
-  s.schedule.min_lr_ratio = member<double>(o, "min_lr_ratio", "params.optim");
-  s.grad_clip = member<double>(o, "grad_clip", "params.optim");
-  s.loss = parse_loss(member<std::string>(o, "loss", "params.optim"));
-  s.ema_decay = member<double>(o, "ema_decay", "params.optim");
+  s.schedule.warmup_steps = o.at("warmup_steps").get<std::int64_t>();
+  s.schedule.kind = parse_schedule(o.at("schedule").get<std::string>());
+  s.schedule.min_lr_ratio = o.at("min_lr_ratio").get<double>();
+  s.grad_clip = o.at("grad_clip").get<double>();
+  s.loss = parse_loss(o.at("loss").get<std::string>());
+  s.ema_decay = o.at("ema_decay").get<double>();
 
   s.total_steps = ctx.param<std::int64_t>("total_steps");
   s.schedule.total_steps = s.total_steps;
@@ -192,12 +202,13 @@ void TrainStepStage::open() {
   State& s = *s_;
   s.device = pick_device(s.device_name);
   if (s.precision == Precision::kFp16 && !s.device->is_cuda()) {
-    throw std::invalid_argument("mixed_precision fp16 needs a CUDA device; use bf16 on CPU");
+    // Only when CUDA went away since the spec was checked.
+    throw RunError("mixed_precision fp16 needs a CUDA device; use bf16 on CPU");
   }
   set_threads(s.threads);
   torch::manual_seed(static_cast<std::uint64_t>(s.seed));
   s.model = VSRNet(s.model_options);
-  if (!s.pretrained.empty()) load_pretrained(s.model, s.pretrained);
+  if (!s.pretrained.empty()) load_pretrained(s.model, s.pretrained, "MODEL.pretrained");
   s.model->to(*s.device);
   s.model->train();
   s.flow_params = s.model->flow_parameters();
@@ -216,8 +227,8 @@ void TrainStepStage::process(std::size_t, const Message& in, Emitter& out) {
   const auto start = Clock::now();
   auto mb = in.as<MicroBatch>();
   if (mb->seq != s.expected_seq) {
-    throw std::runtime_error("micro-batch " + std::to_string(mb->seq) + " arrived, expected " +
-                             std::to_string(s.expected_seq) + " (batches must come in order)");
+    throw RunError("micro-batch " + std::to_string(mb->seq) + " arrived, expected " +
+                   std::to_string(s.expected_seq) + " (batches must come in order)");
   }
   ++s.expected_seq;
   const std::int64_t step = mb->step;  // 0-based
@@ -266,9 +277,9 @@ void TrainStepStage::process(std::size_t, const Message& in, Emitter& out) {
   }
   s.consecutive_skips = skipped ? s.consecutive_skips + 1 : 0;
   if (s.consecutive_skips >= 10) {
-    throw std::runtime_error("the loss or gradients were not finite for 10 steps in a row (step " +
-                             std::to_string(step + 1) +
-                             "); lower TRAINING.learning_rate or set TRAINING.grad_clip");
+    throw RunError("the loss or gradients were not finite for 10 steps in a row (step " +
+                   std::to_string(step + 1) +
+                   "); lower TRAINING.learning_rate or set TRAINING.grad_clip");
   }
   if (!skipped && s.ema) s.ema->update(*s.model);
   const double compute_s = s.step_compute_s + since(start);
@@ -295,6 +306,8 @@ void TrainStepStage::process(std::size_t, const Message& in, Emitter& out) {
   const bool checkpoint = last || done % s.checkpoint_interval == 0;
   if (validate || checkpoint) {
     auto snap = std::make_shared<ModelSnapshot>();
+    static_cast<CheckpointData&>(*snap) =
+        capture_training_state(*s.model, s.ema.get(), *s.optimizer);
     snap->step = done;
     snap->total_steps = s.total_steps;
     snap->validate = validate;
@@ -304,32 +317,9 @@ void TrainStepStage::process(std::size_t, const Message& in, Emitter& out) {
     snap->num_blocks = static_cast<int>(s.model_options.num_blocks());
     snap->scale = static_cast<int>(s.model_options.scale());
     snap->frames = static_cast<int>(s.model_options.frames());
-    snap->model = cpu_copy(s.model->named_parameters());
-    if (s.ema) snap->ema = cpu_copy(s.ema->state());
     snap->optimizer_type = s.optimizer_name;
     snap->learning_rate = lr;
     snap->loss_scale = s.scaler->current_scale();
-    const auto params = s.model->named_parameters();
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      const torch::Tensor& p = params[i].value();
-      snap->param_names.push_back(params[i].key());
-      auto& states = s.optimizer->state();
-      auto it = states.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
-      if (it == states.end()) continue;
-      const std::string prefix = "state." + std::to_string(i) + ".";
-      auto add = [&](const char* name, const torch::Tensor& t) {
-        snap->optimizer.emplace_back(prefix + name, t.detach().to(torch::kCPU).clone());
-      };
-      if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(it->second.get())) {
-        add("exp_avg", adam->exp_avg());
-        add("exp_avg_sq", adam->exp_avg_sq());
-        add("step", torch::tensor(static_cast<double>(adam->step())));
-      } else if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(it->second.get())) {
-        add("exp_avg", adamw->exp_avg());
-        add("exp_avg_sq", adamw->exp_avg_sq());
-        add("step", torch::tensor(static_cast<double>(adamw->step())));
-      }
-    }
     out.emit<ModelSnapshot>(1, snap);
   }
   s.last_done = Clock::now();

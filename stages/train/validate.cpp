@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "common/errors.h"
 #include "graph/registry.h"
 #include "runtime/dataset.h"
 #include "runtime/device.h"
-#include "runtime/errors.h"
 #include "runtime/formats.h"
 #include "runtime/image.h"
 #include "runtime/infer.h"
@@ -35,13 +35,23 @@ StageSchema ValidateStage::schema() {
       .output<ValResult>("out", "mean metrics over the validation set")
       .output<ValImages>("images", "pred_NNN and gt_NNN images to write")
       .required("val_dir", ParamType::kString, "folder of validation GT images (Val/GT)")
-      .optional("frames", ParamType::kInt, 7, "LR frames per sample (odd)")
-      .range(3, 31)
-      .optional("scale", ParamType::kInt, 3, "upscaling factor; also the metrics' border crop")
-      .range(2, 4)
-      .optional("shifts", ParamType::kFloatList, json::array(),
-                "horizontal shift of each LR frame in GT pixels; [] = the spec's list for "
-                "`frames` (0.5 px apart, centred)")
+      .non_empty()
+      .existing_dir("validation folder");
+  frames_param(s);
+  scale_param(s, "upscaling factor; also the metrics' border crop");
+  s.optional("shifts", ParamType::kFloatList, json::array(),
+             "horizontal shift of each LR frame in GT pixels; [] = the spec's list for "
+             "`frames` (0.5 px apart, centred)")
+      .check("shifts has one entry per frame",
+             [](const json& p, ParamProblems& out) {
+               const auto& shifts = p.at("shifts");
+               const int frames = p.at("frames").get<int>();
+               if (!shifts.empty() && static_cast<int>(shifts.size()) != frames) {
+                 out.add("shifts", "shifts has " + std::to_string(shifts.size()) +
+                                       " entries; it needs one per frame (" +
+                                       std::to_string(frames) + ")");
+               }
+             })
       .optional("num_images", ParamType::kInt, 10,
                 "pred/gt pairs to save per validation (0 = all); every image is evaluated")
       .at_least(0);
@@ -79,11 +89,10 @@ struct ValidateStage::Impl {
 
   void ensure_net(const ModelSnapshot& s) {
     if (s.scale != scale || s.frames != frames) {
-      throw std::runtime_error("snapshot of step " + std::to_string(s.step) + " is a x" +
-                               std::to_string(s.scale) + ", " + std::to_string(s.frames) +
-                               "-frame model but validation is set up for x" +
-                               std::to_string(scale) + " with " + std::to_string(frames) +
-                               " frames (params.scale, params.frames)");
+      throw RunError("snapshot of step " + std::to_string(s.step) + " is a x" +
+                     std::to_string(s.scale) + ", " + std::to_string(s.frames) +
+                     "-frame model but validation is set up for x" + std::to_string(scale) +
+                     " with " + std::to_string(frames) + " frames (params.scale, params.frames)");
     }
     if (net && net_options.base_channels() == s.base_channels &&
         net_options.num_blocks() == s.num_blocks) {
@@ -108,17 +117,7 @@ ValidateStage::ValidateStage(const StageContext& ctx) : impl_(std::make_unique<I
   m.scale = ctx.param<int>("scale");
   m.shifts = ctx.param<std::vector<double>>("shifts");
   m.num_images = ctx.param<int>("num_images");
-  if (m.frames % 2 == 0) {
-    throw std::invalid_argument(
-        "params.frames must be odd (the centre frame is the reference), not " +
-        std::to_string(m.frames));
-  }
   if (m.shifts.empty()) m.shifts = validation_shifts(m.frames);
-  if (static_cast<int>(m.shifts.size()) != m.frames) {
-    throw std::invalid_argument("params.shifts has " + std::to_string(m.shifts.size()) +
-                                " entries; it needs one per frame (" + std::to_string(m.frames) +
-                                ")");
-  }
   m.run = read_forward_params(ctx);
 }
 

@@ -91,16 +91,42 @@ TEST(Cli, CheckedInPipelinesAreInSync) {
         << "regenerate: vsr_flow compile configs/" << config << " -o pipelines/" << spec;
   }
   // pipelines/infer.json is the spec `vsr_flow upscale` builds, with placeholder paths.
-  const json infer = to_json(parse_spec(make_infer_spec(kInferPlaceholders), Registry::global()));
+  const json infer = to_json(parse_spec(make_infer_spec(kInferPlaceholders), Registry::global(),
+                                        "infer", CheckOptions{/*world=*/false}));
   ASSERT_TRUE(fs::exists(kSource / "pipelines/infer.json"));
   EXPECT_EQ(json::parse(read(kSource / "pipelines/infer.json")), infer)
-      << "regenerate pipelines/infer.json from make_infer_spec (runtime/cli/compile.cpp):\n"
+      << "regenerate pipelines/infer.json from make_infer_spec (runtime/specs.cpp):\n"
       << infer.dump(2);
 }
 
+// A mock dataset in the demo's formats, for commands that check the world (validate, run).
+struct DemoData {
+  DemoData() : root(fs::path(::testing::TempDir()) / ("vsr_cli_demo_" + std::to_string(getpid()))) {
+    fs::remove_all(root);
+    MockDataOptions o;
+    o.root = root;
+    o.formats = {"small_540"};
+    o.lr_versions = {7};
+    o.count = 1;
+    o.val_count = 1;
+    write_mock_dataset(o);
+  }
+  ~DemoData() {
+    std::error_code ec;
+    fs::remove_all(root, ec);
+  }
+  // --set options that point the demo config at this dataset and a scratch output folder.
+  std::string sets() const {
+    return " --set DATA.data_root=" + root.string() +
+           " --set OUTPUT.experiments_root=" + (root / "experiments").string();
+  }
+  fs::path root;
+};
+
 TEST(Cli, CompileWritesTheSpecAndValidateAcceptsIt) {
+  const DemoData data;
   const fs::path out = fs::path(::testing::TempDir()) / "vsr_cli_train.json";
-  const Result c = run("compile " + (kSource / "configs/demo.yaml").string() +
+  const Result c = run("compile " + (kSource / "configs/demo.yaml").string() + data.sets() +
                        " --set TRAINING.total_steps=70 -o " + out.string());
   ASSERT_EQ(c.code, 0) << c.out;
   const json spec = json::parse(read(out));
@@ -109,14 +135,55 @@ TEST(Cli, CompileWritesTheSpecAndValidateAcceptsIt) {
   bool found = false;
   for (const auto& s : spec["stages"]) {
     if (s["name"] == "train_step") {
-      EXPECT_EQ(s["params"]["total_steps"], 70);
+      EXPECT_FALSE(s["params"].contains("total_steps"));  // given once, in "shared"
       found = true;
     }
   }
   EXPECT_TRUE(found);
+  EXPECT_EQ(spec["shared"]["total_steps"], 70);
   const Result v = run("validate " + out.string());
   EXPECT_EQ(v.code, 0) << v.out;
   EXPECT_THAT(v.out, HasSubstr(": ok ("));
+}
+
+// The two cases a new user met: validate said ok and run failed later. Now validate reports
+// both, each with the config key and where it was set, and exits 2.
+TEST(Cli, ValidateRunsEveryStageCheckWithTheConfigKey) {
+  const DemoData data;
+  const std::string demo = (kSource / "configs/demo.yaml").string();
+  Result r = run("validate " + demo + data.sets() + " --set DATA.augmentation.crop=999");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--set DATA.augmentation.crop=999: DATA.augmentation.crop: crop "
+                               "999 is larger than the patch size 540x540 of small_540"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("params.crop")));
+  r = run("validate " + demo + data.sets() + " --set MODEL.pretrained=/nonexistent.pth");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--set MODEL.pretrained=/nonexistent.pth: MODEL.pretrained: "
+                               "pretrained weights file /nonexistent.pth does not exist"));
+  // Set in the file itself, the problem carries the key's file:line:col.
+  const fs::path config = data.root / "bad.yaml";
+  std::ofstream(config) << "MODEL:\n  base_channels: 16\n  num_blocks: 2\n"
+                        << "  pretrained: /nonexistent.pth\nDATA:\n  augmentation:\n"
+                        << "    crop: 999\nTRAINING:\n  batch_size: {small_540: 2}\n";
+  r = run("validate " + config.string() + data.sets());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr(config.string() + ":4:15: MODEL.pretrained: pretrained weights "
+                                                 "file /nonexistent.pth does not exist"));
+  EXPECT_THAT(r.out, HasSubstr(config.string() + ":7:11: DATA.augmentation.crop: crop 999"));
+  EXPECT_THAT(r.out, HasSubstr("2 problems"));
+  // run finds the same before any stage is built: nothing is written.
+  r = run("run " + config.string() + data.sets());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr(":7:11: DATA.augmentation.crop"));
+  EXPECT_FALSE(fs::exists(data.root / "experiments"));
+  // compile writes the spec for another machine and warns about the world only.
+  const fs::path out = data.root / "spec.json";
+  r = run("compile " + config.string() + data.sets() + " --set DATA.augmentation.crop=96 -o " +
+          out.string());
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("vsr_flow: warning: " + config.string() +
+                               ":4:15: MODEL.pretrained: pretrained weights file"));
+  EXPECT_TRUE(fs::exists(out));
 }
 
 TEST(Cli, ValidateReportsEveryProblemWithPathsAndExits2) {
@@ -363,7 +430,8 @@ TEST_F(UpscaleCommandTest, MissingInputFolderIsNamed) {
 }
 
 TEST_F(UpscaleCommandTest, CheckedInInferSpecRunsWithItsPlaceholdersReplaced) {
-  const Result v = run("validate " + (kSource / "pipelines/infer.json").string());
+  // A template: its placeholder paths exist nowhere, so only the spec itself is checked.
+  const Result v = run("validate --spec-only " + (kSource / "pipelines/infer.json").string());
   EXPECT_EQ(v.code, 0) << v.out;
   json spec = json::parse(read(kSource / "pipelines/infer.json"));
   for (auto& s : spec["stages"]) {

@@ -8,7 +8,7 @@
 #include <future>
 #include <thread>
 
-#include "graph/errors.h"
+#include "common/errors.h"
 #include "tests/graph/test_stages.h"
 
 namespace vsr {

@@ -3,7 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "graph/errors.h"
+#include "common/errors.h"
 #include "tests/graph/test_stages.h"
 
 namespace vsr {

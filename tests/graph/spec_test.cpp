@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "graph/errors.h"
+#include "common/errors.h"
 #include "tests/graph/test_stages.h"
 
 namespace vsr {

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "runtime/errors.h"
+#include "common/errors.h"
 
 namespace vsr {
 namespace {

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "runtime/train_spec.h"
+#include "runtime/specs.h"
 
 namespace vsr {
 namespace {
@@ -504,7 +504,11 @@ TEST(ConfigCompile, FollowsTheStageContract) {
   const nlohmann::json& sample = spec["stages"][0];
   EXPECT_EQ(sample["type"], "sample");
   EXPECT_EQ(sample["max_in_flight"], 4);
-  EXPECT_EQ(sample["params"]["formats"], nlohmann::json({"small_540", "medium_169", "large_720"}));
+  // Values several stages read are given once, in "shared".
+  EXPECT_EQ(spec["shared"]["formats"], nlohmann::json({"small_540", "medium_169", "large_720"}));
+  EXPECT_FALSE(sample["params"].contains("formats"));
+  EXPECT_EQ(spec["meta"]["sources"]["augment.crop"], "DATA.augmentation.crop");
+  EXPECT_EQ(spec["meta"]["sources"]["shared.scale"], "MODEL.scale");
   EXPECT_EQ(sample["params"]["batch_size"], nlohmann::json({4, 2, 2}));
   EXPECT_EQ(sample["params"]["gradient_accumulation"], nlohmann::json({1, 2, 2}));
   EXPECT_EQ(sample["params"]["format_weights"], nlohmann::json({0.5, 0.3, 0.2}));
@@ -512,7 +516,7 @@ TEST(ConfigCompile, FollowsTheStageContract) {
   EXPECT_EQ(spec["stages"][2]["params"], nlohmann::json::object());  // sizes come with requests
   EXPECT_EQ(spec["stages"][3]["params"]["crop"], 0);
   const nlohmann::json& train = spec["stages"][5]["params"];
-  EXPECT_EQ(train["model"]["frames"], 7);
+  EXPECT_EQ(spec["shared"]["frames"], 7);
   EXPECT_EQ(train["model"]["base_channels"], 128);
   EXPECT_EQ(train["optim"]["learning_rate"], 0.0001);
   EXPECT_EQ(train["checkpoint_interval"], 5000);

@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "runtime/errors.h"
+#include "common/errors.h"
 #include "runtime/formats.h"
 
 namespace vsr {

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "runtime/errors.h"
+#include "common/errors.h"
 
 namespace vsr {
 namespace {

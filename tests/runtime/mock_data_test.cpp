@@ -10,8 +10,8 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "common/errors.h"
 #include "runtime/dataset.h"
-#include "runtime/errors.h"
 #include "runtime/formats.h"
 #include "runtime/image.h"
 

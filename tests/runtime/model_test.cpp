@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "common/errors.h"
 #include "runtime/checkpoint_grad.h"
 #include "runtime/device.h"
-#include "runtime/errors.h"
 #include "runtime/optim.h"
 
 namespace vsr {

@@ -8,7 +8,7 @@
 #include <limits>
 #include <vector>
 
-#include "runtime/errors.h"
+#include "common/errors.h"
 
 namespace vsr {
 namespace {

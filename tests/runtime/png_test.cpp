@@ -18,7 +18,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
-#include "runtime/errors.h"
+#include "common/errors.h"
 #include "runtime/fileio.h"
 #include "runtime/image.h"
 

@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/errors.h"
+#include "common/errors.h"
 
 namespace vsr {
 namespace {

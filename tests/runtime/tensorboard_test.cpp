@@ -5,7 +5,7 @@
 
 #include <fstream>
 
-#include "runtime/errors.h"
+#include "common/errors.h"
 
 namespace vsr {
 namespace {

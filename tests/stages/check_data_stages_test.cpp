@@ -8,9 +8,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "graph/errors.h"
+#include "common/errors.h"
 #include "graph/pipeline.h"
-#include "runtime/errors.h"
 #include "runtime/image.h"
 #include "runtime/mock_data.h"
 #include "stages/data/messages.h"

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "graph/errors.h"
+#include "common/errors.h"
 #include "runtime/checkpoint.h"
 #include "stages/sinks/checkpoint.h"
 #include "stages/train/messages.h"
@@ -37,7 +37,7 @@ std::shared_ptr<const ModelSnapshot> snapshot(std::int64_t step, bool checkpoint
   s->num_blocks = 1;
   s->model = {{"conv.weight", at::full({2, 2}, static_cast<double>(step))},
               {"conv.bias", at::zeros({2})}};
-  s->optimizer = {{"state.0.exp_avg", at::ones({2, 2})}};
+  s->optimizer_state = {{"state.0.exp_avg", at::ones({2, 2})}};
   s->param_names = {"conv.weight", "conv.bias"};
   s->optimizer_type = "adamw";
   s->learning_rate = 1e-4;

@@ -4,7 +4,7 @@
 #include <map>
 #include <thread>
 
-#include "graph/errors.h"
+#include "common/errors.h"
 #include "stages/data/messages.h"
 
 namespace vsr::testing {
@@ -74,16 +74,14 @@ std::unique_ptr<Stage> make_stage(const std::string& type, const json& params) {
   const json doc = {{"version", 1},
                     {"stages", {{{"name", "x"}, {"type", type}, {"params", params}}}},
                     {"edges", json::array()}};
-  // Validation fills defaults; an unconnected input is fine for a hand-driven stage.
+  // Validation fills defaults; an unconnected input is fine for a hand-driven stage, and the
+  // world is the test's to set up (its open() is what is under test).
   std::vector<SpecProblem> problems;
-  for (const auto& p : check_spec(doc, Registry::global())) {
+  for (const auto& p : check_spec(doc, Registry::global(), nullptr, CheckOptions{false})) {
     if (p.message.find("is not connected") == std::string::npos) problems.push_back(p);
   }
   if (!problems.empty()) throw SpecError(problems[0].path + ": " + problems[0].message);
-  json params_filled = params;
-  for (const auto& p : Registry::global().get(type).schema.params()) {
-    if (!params_filled.contains(p.name)) params_filled[p.name] = p.default_value;
-  }
+  const json params_filled = fill_defaults(Registry::global().get(type).schema.params(), params);
   StageContext ctx;
   ctx.name = "x";
   ctx.type = type;

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "common/errors.h"
 #include "runtime/checkpoint.h"
-#include "runtime/errors.h"
 #include "runtime/image.h"
 #include "runtime/mock_data.h"
 #include "runtime/model.h"

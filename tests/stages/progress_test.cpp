@@ -6,7 +6,7 @@
 
 #include <sstream>
 
-#include "graph/errors.h"
+#include "common/errors.h"
 #include "graph/registry.h"
 #include "tests/stages/harness.h"
 

@@ -8,10 +8,9 @@
 
 #include <opencv2/imgcodecs.hpp>
 
-#include "graph/errors.h"
+#include "common/errors.h"
 #include "graph/pipeline.h"
 #include "graph/registry.h"
-#include "runtime/errors.h"
 #include "runtime/image.h"
 #include "runtime/mock_data.h"
 #include "runtime/model.h"

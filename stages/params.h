@@ -1,0 +1,21 @@
+// Param declarations that several stage types share, each with its checks, declared once:
+// the scale, the frame count, the device and threads. They are shared(): a compiled spec
+// gives each once, in its "shared" values.
+#pragma once
+
+#include <string>
+
+#include "graph/schema.h"
+
+namespace vsr {
+
+// scale: 2..4, default 3.
+StageSchema& scale_param(StageSchema& s, const std::string& doc = "GT size / LR frame size");
+// frames: LR frames per sample, odd (the centre frame is the reference), default 7.
+StageSchema& frames_param(StageSchema& s, const std::string& doc = "LR frames per sample (odd)");
+// device (auto, cpu, cuda, cuda:N; checked against this build and machine) and threads.
+StageSchema& device_params(StageSchema& s);
+// Adds to `out` the problem of device `name` on this build and machine, if any.
+void check_device(const std::string& name, const std::string& param, ParamProblems& out);
+
+}  // namespace vsr
