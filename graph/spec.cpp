@@ -211,7 +211,8 @@ class Checker {
       return problem("expected " + std::to_string(p.length) + " values (" + p.type_text() +
                      "), found " + std::to_string(value.size()) + ": " + value.dump());
     }
-    if (p.non_empty && (value.is_string() || list) && value.empty()) {
+    if (p.non_empty &&
+        ((value.is_string() && value.get<std::string>().empty()) || (list && value.empty()))) {
       return problem("must not be empty (" + p.doc + ")");
     }
     for (const json& v : list ? value : json::array({value})) {
