@@ -64,6 +64,10 @@ class Checker {
  private:
   void add(std::string path, std::string message, std::string stage = "", std::string param = "",
            bool world = false) {
+    // A shared value is checked by every stage that reads it: report each problem once.
+    for (const auto& p : problems_) {
+      if (p.path == path && p.message == message) return;
+    }
     problems_.push_back(
         {std::move(path), std::move(message), std::move(stage), std::move(param), world});
   }

@@ -1,6 +1,6 @@
 #include "stages/params.h"
 
-#include "runtime/device.h"
+#include "runtime/model/device.h"
 
 namespace vsr {
 

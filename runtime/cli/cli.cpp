@@ -15,15 +15,15 @@
 #include "graph/pipeline.h"
 #include "graph/registry.h"
 #include "graph/spec.h"
-#include "runtime/checkpoint.h"
 #include "runtime/cli/compile.h"
 #include "runtime/cli/selftest.h"
 #include "runtime/cli/signals.h"
 #include "runtime/cli/tee.h"
-#include "runtime/fileio.h"
-#include "runtime/mock_data.h"
-#include "runtime/tensorboard.h"
-#include "runtime/version.h"
+#include "runtime/data/mock_data.h"
+#include "runtime/io/fileio.h"
+#include "runtime/io/version.h"
+#include "runtime/outputs/checkpoint.h"
+#include "runtime/outputs/tensorboard.h"
 
 namespace vsr {
 

@@ -2,7 +2,7 @@
 
 #include "common/errors.h"
 #include "graph/registry.h"
-#include "runtime/config.h"
+#include "runtime/config/config.h"
 
 namespace vsr {
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "graph/spec.h"
-#include "runtime/specs.h"
+#include "runtime/config/specs.h"
 
 namespace vsr {
 

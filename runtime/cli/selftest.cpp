@@ -11,10 +11,10 @@
 
 #include "graph/pipeline.h"
 #include "runtime/cli/compile.h"
-#include "runtime/config.h"
-#include "runtime/dataset.h"
-#include "runtime/mock_data.h"
-#include "runtime/model.h"
+#include "runtime/config/config.h"
+#include "runtime/data/dataset.h"
+#include "runtime/data/mock_data.h"
+#include "runtime/model/model.h"
 
 namespace vsr {
 

@@ -1,8 +1,8 @@
 #include "stages/data/augment.h"
 
 #include "graph/registry.h"
-#include "runtime/formats.h"
-#include "runtime/rng.h"
+#include "runtime/data/formats.h"
+#include "runtime/data/rng.h"
 #include "stages/data/dataset_params.h"
 #include "stages/data/messages.h"
 #include "stages/params.h"

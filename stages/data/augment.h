@@ -8,7 +8,7 @@
 #pragma once
 
 #include "graph/stage.h"
-#include "runtime/image.h"
+#include "runtime/data/image.h"
 
 namespace vsr {
 

@@ -4,7 +4,7 @@
 
 #include "common/errors.h"
 #include "graph/registry.h"
-#include "runtime/image.h"
+#include "runtime/data/image.h"
 #include "stages/data/messages.h"
 
 namespace vsr {

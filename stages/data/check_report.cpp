@@ -6,7 +6,7 @@
 
 #include "common/errors.h"
 #include "graph/registry.h"
-#include "runtime/fileio.h"
+#include "runtime/io/fileio.h"
 
 namespace vsr {
 

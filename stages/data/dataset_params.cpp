@@ -2,7 +2,7 @@
 
 #include <filesystem>
 
-#include "runtime/formats.h"
+#include "runtime/data/formats.h"
 #include "stages/params.h"
 
 namespace vsr {

@@ -1,7 +1,7 @@
 #include "stages/data/decode.h"
 
 #include "graph/registry.h"
-#include "runtime/image.h"
+#include "runtime/data/image.h"
 #include "stages/data/messages.h"
 
 namespace vsr {

@@ -13,8 +13,8 @@
 #include <memory>
 
 #include "graph/stage.h"
-#include "runtime/dataset.h"
-#include "runtime/sampler.h"
+#include "runtime/data/dataset.h"
+#include "runtime/data/sampler.h"
 
 namespace vsr {
 

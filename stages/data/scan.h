@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "graph/stage.h"
-#include "runtime/dataset.h"
+#include "runtime/data/dataset.h"
 
 namespace vsr {
 

@@ -8,8 +8,8 @@
 
 #include "graph/schema.h"
 #include "graph/stage.h"
-#include "runtime/device.h"
-#include "runtime/infer.h"
+#include "runtime/model/device.h"
+#include "runtime/model/infer.h"
 #include "stages/params.h"
 
 namespace vsr {

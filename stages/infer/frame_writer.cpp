@@ -3,7 +3,7 @@
 #include <stdexcept>
 
 #include "graph/registry.h"
-#include "runtime/image.h"
+#include "runtime/data/image.h"
 #include "stages/infer/messages.h"
 
 namespace vsr {

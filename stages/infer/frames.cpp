@@ -8,7 +8,7 @@
 
 #include "common/errors.h"
 #include "graph/registry.h"
-#include "runtime/dataset.h"
+#include "runtime/data/dataset.h"
 #include "stages/infer/messages.h"
 #include "stages/params.h"
 

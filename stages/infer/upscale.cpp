@@ -11,11 +11,11 @@
 
 #include "common/errors.h"
 #include "graph/registry.h"
-#include "runtime/checkpoint.h"
-#include "runtime/device.h"
-#include "runtime/image.h"
-#include "runtime/infer.h"
-#include "runtime/model.h"
+#include "runtime/data/image.h"
+#include "runtime/model/device.h"
+#include "runtime/model/infer.h"
+#include "runtime/model/model.h"
+#include "runtime/outputs/checkpoint.h"
 #include "stages/infer/forward_params.h"
 #include "stages/infer/messages.h"
 

@@ -1,11 +1,11 @@
 // upscale: runs a trained checkpoint on each FrameWindow. open() loads the checkpoint
-// (runtime/checkpoint.h), rebuilds VSRNet from its architecture, checks that params.frames is
-// the model's frame count, and loads the EMA weights (weights: "ema", the default; the model
+// (runtime/outputs/checkpoint.h), rebuilds VSRNet from its architecture, checks that params.frames
+// is the model's frame count, and loads the EMA weights (weights: "ema", the default; the model
 // weights when the checkpoint has no EMA) or the model weights (weights: "model"). process()
 // reads the window's frames, keeping the decoded frames of the previous window so a sliding
 // window decodes each file once (at most `frames` decoded frames are kept), checks that they
 // all have the centre frame's size, and upscales without gradients, in overlapping
-// feathered LR tiles when tile > 0 (runtime/infer.h). Emits the centre frame upscaled by the
+// feathered LR tiles when tile > 0 (runtime/model/infer.h). Emits the centre frame upscaled by the
 // model's scale as float RGB in [0, 1]. Serial: one model, one window at a time.
 //
 //   {"name": "upscale", "type": "upscale",

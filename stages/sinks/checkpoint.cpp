@@ -9,8 +9,8 @@
 
 #include "common/errors.h"
 #include "graph/registry.h"
-#include "runtime/checkpoint.h"
-#include "runtime/fileio.h"
+#include "runtime/io/fileio.h"
+#include "runtime/outputs/checkpoint.h"
 
 namespace vsr {
 

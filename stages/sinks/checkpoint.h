@@ -1,5 +1,5 @@
 // checkpoint: saves the snapshots of checkpoint steps as <dir>/checkpoint_step_005000.pth
-// (six-digit step, format in runtime/checkpoint.h), keeps only the newest `keep_last` of
+// (six-digit step, format in runtime/outputs/checkpoint.h), keeps only the newest `keep_last` of
 // them when keep_last > 0, and writes <dir>/best.pth (+ best.json: step and metrics) from the
 // snapshot of the validation step with the highest PSNR so far.
 //

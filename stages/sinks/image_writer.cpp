@@ -3,7 +3,7 @@
 #include <cstdio>
 
 #include "graph/registry.h"
-#include "runtime/image.h"
+#include "runtime/data/image.h"
 #include "stages/train/messages.h"
 
 namespace vsr {

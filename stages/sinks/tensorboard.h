@@ -1,4 +1,4 @@
-// tensorboard: writes <dir>/events.out.tfevents.<time>.<host> (runtime/tensorboard.h).
+// tensorboard: writes <dir>/events.out.tfevents.<time>.<host> (runtime/outputs/tensorboard.h).
 // Every log_interval steps (and at the last step): train/loss (mean over the interval, skipped
 // fp16 steps left out), train/lr, train/samples_per_s, train/data_wait_fraction
 // (wait / (wait + compute) over the interval), train/grad_norm (mean). Per validation:
@@ -15,7 +15,7 @@
 #include <memory>
 
 #include "graph/stage.h"
-#include "runtime/tensorboard.h"
+#include "runtime/outputs/tensorboard.h"
 #include "stages/train/messages.h"
 
 namespace vsr {

@@ -13,7 +13,7 @@
 #include <opencv2/core.hpp>
 
 #include "graph/message.h"
-#include "runtime/checkpoint.h"
+#include "runtime/outputs/checkpoint.h"
 
 namespace vsr {
 
@@ -36,7 +36,7 @@ using NamedTensors = CheckpointData::Named;
 
 // A copy of the training state at the end of a step, taken on the training thread (CPU
 // tensors, never modified afterwards) for the stages that validate and save it: a checkpoint's
-// data (runtime/checkpoint.h: step, architecture, weights, EMA, optimizer state) plus what
+// data (runtime/outputs/checkpoint.h: step, architecture, weights, EMA, optimizer state) plus what
 // the step is for.
 struct ModelSnapshot : CheckpointData {
   std::int64_t total_steps = 0;

@@ -8,9 +8,9 @@
 
 #include "common/errors.h"
 #include "graph/registry.h"
-#include "runtime/device.h"
-#include "runtime/model.h"
-#include "runtime/optim.h"
+#include "runtime/model/device.h"
+#include "runtime/model/model.h"
+#include "runtime/model/optim.h"
 #include "stages/data/messages.h"
 #include "stages/params.h"
 #include "stages/train/messages.h"
@@ -112,7 +112,7 @@ StageSchema TrainStepStage::schema() {
       .input<MicroBatch>("in", "micro-batches in order")
       .output<StepEvent>("out", "one per optimizer step")
       .output<ModelSnapshot>("snapshot", "weights and optimizer state on val/ckpt/last steps")
-      .group("model", "the network (runtime/model.h) and where its weights start", model)
+      .group("model", "the network (runtime/model/model.h) and where its weights start", model)
       .group("optim", "optimizer, schedule, loss and EMA", optim);
   scale_param(s);
   frames_param(s);

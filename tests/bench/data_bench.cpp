@@ -5,7 +5,7 @@
 //   2. the raw decode rate of the same files: a single-thread loop of cv::imread of each
 //      sample's GT + LR stack, with the flags decode's results match (IMREAD_COLOR |
 //      IMREAD_ANYDEPTH: the baseline) and, for reference, IMREAD_UNCHANGED; then
-//      read_image_bgr, the decode stage's own reader (runtime/png.h, libdeflate); and the same
+//      read_image_bgr, the decode stage's own reader (runtime/data/png.h, libdeflate); and the same
 //      imread loop on --workers threads at once (the measured parallel ceiling);
 //   3. the real pipeline sample -> decode -> split -> augment -> batch -> a counting sink, no
 //      training, num_workers = --workers, for --steps optimizer steps: samples/s, MB/s, the
@@ -46,9 +46,9 @@
 #include "graph/pipeline.h"
 #include "graph/registry.h"
 #include "graph/spec.h"
-#include "runtime/dataset.h"
-#include "runtime/image.h"
-#include "runtime/mock_data.h"
+#include "runtime/data/dataset.h"
+#include "runtime/data/image.h"
+#include "runtime/data/mock_data.h"
 #include "stages/data/messages.h"
 
 namespace vsr {

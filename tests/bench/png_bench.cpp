@@ -1,4 +1,4 @@
-// png_bench: the decode stage's PNG reader (read_image_bgr, runtime/png.h) against cv::imread
+// png_bench: the decode stage's PNG reader (read_image_bgr, runtime/data/png.h) against cv::imread
 // on the same files, one thread, CPU time. Not a unit test: it prints figures, see README.md.
 //
 // How fast a PNG decodes depends on how it was written (the row filters, the zlib effort), so
@@ -27,8 +27,8 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "runtime/image.h"
-#include "runtime/mock_data.h"
+#include "runtime/data/image.h"
+#include "runtime/data/mock_data.h"
 
 namespace vsr {
 namespace {

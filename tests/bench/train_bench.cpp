@@ -19,9 +19,9 @@
 #include "graph/pipeline.h"
 #include "graph/registry.h"
 #include "runtime/cli/compile.h"
-#include "runtime/mock_data.h"
-#include "runtime/model.h"
-#include "runtime/optim.h"
+#include "runtime/data/mock_data.h"
+#include "runtime/model/model.h"
+#include "runtime/model/optim.h"
 #include "stages/data/messages.h"
 #include "stages/train/messages.h"
 

@@ -16,12 +16,12 @@
 
 #include "graph/registry.h"
 #include "graph/spec.h"
-#include "runtime/checkpoint.h"
 #include "runtime/cli/compile.h"
 #include "runtime/cli/signals.h"
-#include "runtime/image.h"
-#include "runtime/mock_data.h"
-#include "runtime/model.h"
+#include "runtime/data/image.h"
+#include "runtime/data/mock_data.h"
+#include "runtime/model/model.h"
+#include "runtime/outputs/checkpoint.h"
 
 namespace vsr {
 namespace {
@@ -95,7 +95,7 @@ TEST(Cli, CheckedInPipelinesAreInSync) {
                                         "infer", CheckOptions{/*world=*/false}));
   ASSERT_TRUE(fs::exists(kSource / "pipelines/infer.json"));
   EXPECT_EQ(json::parse(read(kSource / "pipelines/infer.json")), infer)
-      << "regenerate pipelines/infer.json from make_infer_spec (runtime/specs.cpp):\n"
+      << "regenerate pipelines/infer.json from make_infer_spec (runtime/config/specs.cpp):\n"
       << infer.dump(2);
 }
 

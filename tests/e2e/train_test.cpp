@@ -14,10 +14,10 @@
 
 #include <opencv2/imgcodecs.hpp>
 
-#include "runtime/checkpoint.h"
-#include "runtime/mock_data.h"
-#include "runtime/model.h"
-#include "runtime/tensorboard.h"
+#include "runtime/data/mock_data.h"
+#include "runtime/model/model.h"
+#include "runtime/outputs/checkpoint.h"
+#include "runtime/outputs/tensorboard.h"
 
 namespace vsr {
 namespace {

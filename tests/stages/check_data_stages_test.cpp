@@ -10,8 +10,8 @@
 
 #include "common/errors.h"
 #include "graph/pipeline.h"
-#include "runtime/image.h"
-#include "runtime/mock_data.h"
+#include "runtime/data/image.h"
+#include "runtime/data/mock_data.h"
 #include "stages/data/messages.h"
 #include "tests/stages/harness.h"
 

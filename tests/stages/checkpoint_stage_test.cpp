@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/errors.h"
-#include "runtime/checkpoint.h"
+#include "runtime/outputs/checkpoint.h"
 #include "stages/sinks/checkpoint.h"
 #include "stages/train/messages.h"
 #include "tests/stages/harness.h"

@@ -12,7 +12,7 @@
 
 #include "graph/registry.h"
 #include "graph/spec.h"
-#include "runtime/mock_data.h"
+#include "runtime/data/mock_data.h"
 
 namespace vsr {
 namespace {

@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "common/errors.h"
-#include "runtime/checkpoint.h"
-#include "runtime/image.h"
-#include "runtime/mock_data.h"
-#include "runtime/model.h"
+#include "runtime/data/image.h"
+#include "runtime/data/mock_data.h"
+#include "runtime/model/model.h"
+#include "runtime/outputs/checkpoint.h"
 #include "stages/infer/messages.h"
 #include "stages/infer/upscale.h"
 #include "tests/stages/harness.h"

@@ -6,7 +6,7 @@
 #include <map>
 #include <opencv2/imgcodecs.hpp>
 
-#include "runtime/tensorboard.h"
+#include "runtime/outputs/tensorboard.h"
 #include "stages/train/messages.h"
 #include "tests/stages/harness.h"
 

@@ -1,0 +1,282 @@
+#include "runtime/data/image.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <fstream>
+#include <stdexcept>
+#include <system_error>
+
+#include <unistd.h>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "common/errors.h"
+#include "runtime/data/png.h"
+#include "runtime/data/rng.h"
+#include "runtime/io/fileio.h"
+
+namespace vsr {
+namespace fs = std::filesystem;
+
+std::string size_text(cv::Size s) {
+  return std::to_string(s.width) + "x" + std::to_string(s.height);
+}
+
+namespace {
+
+void check_scale(int scale, const char* what) {
+  if (scale <= 0) {
+    throw std::invalid_argument(std::string(what) + ": scale must be > 0, got " +
+                                std::to_string(scale));
+  }
+}
+
+}  // namespace
+
+cv::Mat read_image_bgr(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    throw DataError("cannot read image " + path.string() +
+                    (fs::exists(path, ec) ? ": not a regular file" : ": file does not exist"));
+  }
+  // One read into a per-thread buffer; PNGs then take the fast decoder, and everything it
+  // leaves (other formats, rare PNG variants, damaged files) goes to OpenCV.
+  thread_local std::vector<std::uint8_t> bytes;
+  read_file_into(path, bytes);
+  if (cv::Mat fast = decode_png_fast(bytes.data(), bytes.size()); !fast.empty()) return fast;
+  cv::Mat raw;
+  try {
+    // COLOR: gray expanded, alpha dropped; ANYDEPTH: 16-bit kept as 16-bit.
+    raw = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, bytes.data()),
+                       cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH);
+  } catch (const cv::Exception& e) {
+    throw DataError("cannot read image " + path.string() + ": " + e.what());
+  }
+  if (raw.empty()) {
+    throw DataError("cannot read image " + path.string() +
+                    ": not a readable PNG or JPEG (corrupt, truncated or another format)");
+  }
+  return raw;
+}
+
+cv::Mat read_image_rgb(const fs::path& path) {
+  const cv::Mat raw = read_image_bgr(path);
+  cv::Mat rgb;
+  cv::cvtColor(raw, rgb, cv::COLOR_BGR2RGB);
+  double factor = 1.0;
+  switch (rgb.depth()) {
+    case CV_8U:
+      factor = 1.0 / 255.0;
+      break;
+    case CV_16U:
+      factor = 1.0 / 65535.0;
+      break;
+    case CV_32F:
+      factor = 1.0;
+      break;
+    default:
+      throw DataError("cannot read image " + path.string() +
+                      ": unsupported sample type (expected 8- or 16-bit)");
+  }
+  cv::Mat out;
+  rgb.convertTo(out, CV_32F, factor);
+  return out;
+}
+
+std::vector<cv::Mat> split_stack(const cv::Mat& stack, int frames, cv::Size expected_lr,
+                                 const std::string& file) {
+  if (frames <= 0) throw std::invalid_argument("split_stack: frames must be > 0");
+  const cv::Size expected(expected_lr.width, frames * expected_lr.height);
+  const cv::Size found = stack.size();
+  if (found != expected) {
+    std::string msg = "Wrong frame count in LR stack " + file + ": expected " +
+                      size_text(expected) + " (" + std::to_string(frames) + " frames x LR height " +
+                      std::to_string(expected_lr.height) + ", LR width " +
+                      std::to_string(expected_lr.width) + "), found " + size_text(found);
+    if (found.width == expected.width && expected_lr.height > 0 &&
+        found.height % expected_lr.height == 0) {
+      msg += " (looks like " + std::to_string(found.height / expected_lr.height) +
+             " frames: check lr_version and that the file is in the matching LR_Nframes folder)";
+    } else if (found.width != expected.width) {
+      msg += " (wrong LR width: check the format folder and the scale)";
+    } else {
+      msg +=
+          " (height is not a multiple of the LR height " + std::to_string(expected_lr.height) + ")";
+    }
+    throw DataError(msg);
+  }
+  std::vector<cv::Mat> out;
+  out.reserve(frames);
+  for (int t = 0; t < frames; ++t) {
+    out.push_back(stack.rowRange(t * expected_lr.height, (t + 1) * expected_lr.height));
+  }
+  return out;
+}
+
+void check_gt_size(const cv::Mat& gt, cv::Size expected, const std::string& file) {
+  if (gt.size() != expected) {
+    throw DataError("Wrong GT size in " + file + ": expected " + size_text(expected) +
+                    " (the format's size, scale x LR frame), found " + size_text(gt.size()));
+  }
+}
+
+void check_val_image_size(cv::Size size, int scale, const std::string& file) {
+  const int min_side = 11 + 2 * scale;  // the SSIM window after the border crop
+  if (size.width < min_side || size.height < min_side) {
+    throw DataError("validation image " + file + " is " + size_text(size) +
+                    "; it must be at least " + std::to_string(min_side) + "x" +
+                    std::to_string(min_side));
+  }
+}
+
+cv::Mat shift_image(const cv::Mat& img, double dx, double dy) {
+  if (dx == 0 && dy == 0) return img.clone();
+  const cv::Matx23d m(1, 0, dx, 0, 1, dy);
+  cv::Mat out;
+  cv::warpAffine(img, out, m, img.size(), cv::INTER_CUBIC, cv::BORDER_REPLICATE);
+  return out;
+}
+
+cv::Mat shift_horizontal(const cv::Mat& img, double dx) { return shift_image(img, dx, 0); }
+
+cv::Mat downscale(const cv::Mat& img, int scale) {
+  check_scale(scale, "downscale");
+  if (img.cols % scale != 0 || img.rows % scale != 0) {
+    throw std::invalid_argument("downscale: " + size_text(img.size()) +
+                                " is not divisible by scale " + std::to_string(scale));
+  }
+  if (scale == 1) return img.clone();
+  cv::Mat out;
+  cv::resize(img, out, cv::Size(img.cols / scale, img.rows / scale), 0, 0, cv::INTER_AREA);
+  return out;
+}
+
+cv::Mat bicubic_upscale(const cv::Mat& img, int scale) {
+  check_scale(scale, "bicubic_upscale");
+  if (scale == 1) return img.clone();
+  cv::Mat out;
+  cv::resize(img, out, cv::Size(img.cols * scale, img.rows * scale), 0, 0, cv::INTER_CUBIC);
+  return out;
+}
+
+cv::Mat crop_to_multiple(const cv::Mat& img, int scale) {
+  check_scale(scale, "crop_to_multiple");
+  return img(cv::Rect(0, 0, img.cols - img.cols % scale, img.rows - img.rows % scale));
+}
+
+ValSample make_val_lr_frames(const cv::Mat& gt, const std::vector<double>& shifts, int scale) {
+  ValSample out;
+  out.gt = crop_to_multiple(gt, scale).clone();
+  if (out.gt.empty()) {
+    throw DataError("validation image of " + size_text(gt.size()) + " is smaller than scale " +
+                    std::to_string(scale));
+  }
+  out.frames.reserve(shifts.size());
+  for (double dx : shifts) out.frames.push_back(downscale(shift_horizontal(out.gt, dx), scale));
+  return out;
+}
+
+void write_png_atomic(const fs::path& path, const cv::Mat& img) {
+  if (img.empty()) throw DataError("cannot write " + path.string() + ": empty image");
+  cv::Mat bytes;
+  if (img.depth() == CV_8U) {
+    bytes = img;
+  } else {
+    img.convertTo(bytes, CV_8U, 255.0);  // saturating and rounding
+  }
+  cv::Mat bgr;
+  if (bytes.channels() == 3) {
+    cv::cvtColor(bytes, bgr, cv::COLOR_RGB2BGR);
+  } else if (bytes.channels() == 1) {
+    bgr = bytes;
+  } else {
+    throw DataError("cannot write " + path.string() + ": expected 1 or 3 channels, got " +
+                    std::to_string(bytes.channels()));
+  }
+  std::vector<uchar> encoded;
+  if (!cv::imencode(".png", bgr, encoded)) {
+    throw DataError("cannot write " + path.string() + ": PNG encoding failed");
+  }
+
+  write_file_atomic(path, reinterpret_cast<const char*>(encoded.data()), encoded.size());
+}
+
+cv::Mat hflip(const cv::Mat& img) {
+  cv::Mat out;
+  cv::flip(img, out, 1);
+  return out;
+}
+
+cv::Mat vflip(const cv::Mat& img) {
+  cv::Mat out;
+  cv::flip(img, out, 0);
+  return out;
+}
+
+cv::Mat rot90(const cv::Mat& img, int k) {
+  k = ((k % 4) + 4) % 4;
+  if (k == 0) return img.clone();
+  cv::Mat out;
+  const int code = k == 1   ? cv::ROTATE_90_COUNTERCLOCKWISE
+                   : k == 2 ? cv::ROTATE_180
+                            : cv::ROTATE_90_CLOCKWISE;
+  cv::rotate(img, out, code);
+  return out;
+}
+
+Augmentation draw_augmentation(std::uint64_t seed, const AugmentProbs& probs, bool allow_rot90) {
+  Rng rng(seed);
+  Augmentation aug;
+  // Every draw is made whatever the probabilities, so one setting does not shift the others.
+  aug.hflip = rng.bernoulli(probs.hflip);
+  aug.vflip = rng.bernoulli(probs.vflip);
+  const bool rotate = rng.bernoulli(probs.rot90);
+  const int turns = 1 + static_cast<int>(rng.below(3));
+  aug.rot90 = allow_rot90 && rotate ? turns : 0;
+  aug.reverse = rng.bernoulli(probs.reverse);
+  return aug;
+}
+
+cv::Mat apply_geometry(const Augmentation& aug, const cv::Mat& img) {
+  // hflip, vflip, then rot90 compose to one of the 8 symmetries of the square, each one
+  // OpenCV call (or transpose + flip): vflip = rot180 after hflip, so only (hflip?, turns)
+  // remains. tests/runtime/image_test.cpp checks all 16 inputs against the step-by-step result.
+  const bool h = aug.hflip != aug.vflip;
+  const int k = (((aug.rot90 + (aug.vflip ? 2 : 0)) % 4) + 4) % 4;
+  cv::Mat out;
+  if (!h) {
+    if (k == 0) return img;
+    if (k == 2) {
+      cv::flip(img, out, -1);
+      return out;
+    }
+    return rot90(img, k);
+  }
+  switch (k) {
+    case 0:
+      cv::flip(img, out, 1);
+      return out;
+    case 1:  // rot90 after hflip is the transpose
+      cv::transpose(img, out);
+      return out;
+    case 2:  // rot180 after hflip is vflip
+      cv::flip(img, out, 0);
+      return out;
+    default: {  // rot270 after hflip is the anti-transpose
+      cv::Mat t;
+      cv::transpose(img, t);
+      cv::flip(t, out, -1);
+      return out;
+    }
+  }
+}
+
+void apply_augmentation(const Augmentation& aug, cv::Mat& gt, std::vector<cv::Mat>& frames) {
+  gt = apply_geometry(aug, gt);
+  for (auto& f : frames) f = apply_geometry(aug, f);
+  if (aug.reverse) std::reverse(frames.begin(), frames.end());
+}
+
+}  // namespace vsr

@@ -1,0 +1,152 @@
+#include "runtime/model/device.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "common/errors.h"
+
+// 2.4 made autocast device-generic and deprecated the per-device calls.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define VSR_AUTOCAST_DEVICE_GENERIC 1
+#else
+#define VSR_AUTOCAST_DEVICE_GENERIC 0
+#endif
+
+namespace vsr {
+namespace {
+
+void apply_autocast_state(const AutocastState& s) {
+#if VSR_AUTOCAST_DEVICE_GENERIC
+  at::autocast::set_autocast_enabled(at::kCPU, s.cpu_enabled);
+  at::autocast::set_autocast_dtype(at::kCPU, s.cpu_dtype);
+  at::autocast::set_autocast_enabled(at::kCUDA, s.cuda_enabled);
+  at::autocast::set_autocast_dtype(at::kCUDA, s.cuda_dtype);
+#else
+  at::autocast::set_cpu_enabled(s.cpu_enabled);
+  at::autocast::set_autocast_cpu_dtype(s.cpu_dtype);
+  at::autocast::set_enabled(s.cuda_enabled);
+  at::autocast::set_autocast_gpu_dtype(s.cuda_dtype);
+#endif
+}
+
+}  // namespace
+
+Precision parse_precision(const std::string& name) {
+  if (name == "off") return Precision::kOff;
+  if (name == "bf16") return Precision::kBf16;
+  if (name == "fp16") return Precision::kFp16;
+  throw ConfigError("mixed_precision: expected off, bf16 or fp16, found '" + name + "'");
+}
+
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::kOff:
+      return "off";
+    case Precision::kBf16:
+      return "bf16";
+    case Precision::kFp16:
+      return "fp16";
+  }
+  return "?";
+}
+
+bool cuda_available() { return torch::cuda::is_available(); }
+
+c10::Device pick_device(const std::string& name) {
+  if (name == "auto") return cuda_available() ? c10::Device(c10::kCUDA) : c10::Device(c10::kCPU);
+  if (name == "cpu") return c10::Device(c10::kCPU);
+  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
+    if (!cuda_available()) {
+      throw ConfigError("device: '" + name +
+                        "' requested but this LibTorch build has no usable CUDA device; use "
+                        "device: cpu or auto");
+    }
+    c10::Device device(name);
+    if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count())) {
+      throw ConfigError("device: '" + name + "' requested but only " +
+                        std::to_string(torch::cuda::device_count()) + " CUDA device(s) exist");
+    }
+    return device;
+  }
+  throw ConfigError("device: expected auto, cpu, cuda or cuda:N, found '" + name + "'");
+}
+
+int set_threads(int n) {
+  if (n < 0)
+    throw ConfigError("threads: expected 0 (all cores) or more, found " + std::to_string(n));
+  if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+  at::set_num_threads(n);
+  return n;
+}
+
+void synchronize(const c10::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.has_index() ? device.index() : -1);
+}
+
+AutocastState current_autocast_state() {
+  AutocastState s;
+#if VSR_AUTOCAST_DEVICE_GENERIC
+  s.cpu_enabled = at::autocast::is_autocast_enabled(at::kCPU);
+  s.cpu_dtype = at::autocast::get_autocast_dtype(at::kCPU);
+  s.cuda_enabled = at::autocast::is_autocast_enabled(at::kCUDA);
+  s.cuda_dtype = at::autocast::get_autocast_dtype(at::kCUDA);
+#else
+  s.cpu_enabled = at::autocast::is_cpu_enabled();
+  s.cpu_dtype = at::autocast::get_autocast_cpu_dtype();
+  s.cuda_enabled = at::autocast::is_enabled();
+  s.cuda_dtype = at::autocast::get_autocast_gpu_dtype();
+#endif
+  return s;
+}
+
+// Nested like AutocastGuard: weight casts cached inside (e.g. by a checkpoint recompute in
+// backward) are dropped on the outermost exit, before the optimizer changes the weights.
+ScopedAutocastState::ScopedAutocastState(const AutocastState& state)
+    : previous_(current_autocast_state()) {
+  apply_autocast_state(state);
+  at::autocast::increment_nesting();
+}
+
+ScopedAutocastState::~ScopedAutocastState() {
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  apply_autocast_state(previous_);
+}
+
+AutocastGuard::AutocastGuard(const c10::Device& device, Precision mode) {
+  if (mode == Precision::kOff) return;
+  if (!device.is_cpu() && !device.is_cuda()) {
+    throw ConfigError("mixed_precision: autocast supports cpu and cuda devices, found '" +
+                      device.str() + "'");
+  }
+  if (mode == Precision::kFp16 && !device.is_cuda()) {
+    throw ConfigError("mixed_precision: fp16 needs a CUDA device, found device '" + device.str() +
+                      "'; use mixed_precision: bf16 on CPU (or off)");
+  }
+  previous_ = current_autocast_state();
+  AutocastState next = previous_;
+  const c10::ScalarType dtype = mode == Precision::kFp16 ? c10::kHalf : c10::kBFloat16;
+  if (device.is_cpu()) {
+    next.cpu_enabled = true;
+    next.cpu_dtype = dtype;
+  } else {
+    next.cuda_enabled = true;
+    next.cuda_dtype = dtype;
+  }
+  apply_autocast_state(next);
+  at::autocast::increment_nesting();
+  active_ = true;
+}
+
+AutocastGuard::~AutocastGuard() {
+  if (!active_) return;
+  // As Python's autocast.__exit__: the outermost exit drops the cached weight casts.
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  apply_autocast_state(previous_);
+}
+
+}  // namespace vsr

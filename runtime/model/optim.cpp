@@ -1,0 +1,293 @@
+#include "runtime/model/optim.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <type_traits>
+#include <utility>
+
+#include "common/errors.h"
+
+namespace vsr {
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  return s;
+}
+
+template <typename Options>
+std::unique_ptr<torch::optim::Optimizer> make_adam_like(const OptimizerConfig& config,
+                                                        std::vector<torch::Tensor> params,
+                                                        std::vector<torch::Tensor> flow_params) {
+  using OptimizerT = std::conditional_t<std::is_same_v<Options, torch::optim::AdamOptions>,
+                                        torch::optim::Adam, torch::optim::AdamW>;
+  auto options = [&](double lr) {
+    return std::make_unique<Options>(Options(lr)
+                                         .betas(std::make_tuple(config.beta1, config.beta2))
+                                         .weight_decay(config.weight_decay)
+                                         .eps(config.eps));
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(std::move(params), options(config.lr));
+  if (!flow_params.empty()) {
+    groups.emplace_back(std::move(flow_params), options(config.lr * config.flow_lr_mult));
+  }
+  return std::make_unique<OptimizerT>(std::move(groups), *options(config.lr));
+}
+
+}  // namespace
+
+LossKind parse_loss(const std::string& name) {
+  const std::string n = lower(name);
+  if (n == "charbonnier") return LossKind::kCharbonnier;
+  if (n == "l1") return LossKind::kL1;
+  throw ConfigError("optim.loss: expected charbonnier or l1, found '" + name + "'");
+}
+
+torch::Tensor charbonnier_loss(const torch::Tensor& pred, const torch::Tensor& target, double eps) {
+  torch::Tensor d = pred.to(torch::kFloat) - target.to(torch::kFloat);
+  return torch::sqrt(d * d + eps * eps).mean();
+}
+
+torch::Tensor l1_loss(const torch::Tensor& pred, const torch::Tensor& target) {
+  return (pred.to(torch::kFloat) - target.to(torch::kFloat)).abs().mean();
+}
+
+torch::Tensor compute_loss(LossKind kind, const torch::Tensor& pred, const torch::Tensor& target) {
+  return kind == LossKind::kL1 ? vsr::l1_loss(pred, target) : vsr::charbonnier_loss(pred, target);
+}
+
+ScheduleKind parse_schedule(const std::string& name) {
+  const std::string n = lower(name);
+  if (n == "cosine") return ScheduleKind::kCosine;
+  if (n == "constant") return ScheduleKind::kConstant;
+  throw ConfigError("optim.schedule: expected cosine or constant, found '" + name + "'");
+}
+
+double learning_rate_at(const LrSchedule& s, int64_t step) {
+  step = std::max<int64_t>(step, 0);
+  if (step < s.warmup_steps) {
+    return s.lr * static_cast<double>(step + 1) / static_cast<double>(s.warmup_steps);
+  }
+  if (s.kind == ScheduleKind::kConstant) return s.lr;
+  const double floor = s.min_lr_ratio * s.lr;
+  const int64_t span = s.total_steps - s.warmup_steps;
+  if (span <= 0) return floor;
+  const double p =
+      std::clamp(static_cast<double>(step - s.warmup_steps) / static_cast<double>(span), 0.0, 1.0);
+  return floor + (s.lr - floor) * 0.5 * (1.0 + std::cos(kPi * p));
+}
+
+OptimizerKind parse_optimizer(const std::string& name) {
+  const std::string n = lower(name);
+  if (n == "adam") return OptimizerKind::kAdam;
+  if (n == "adamw") return OptimizerKind::kAdamW;
+  throw ConfigError("optim.optimizer: expected adam or adamw, found '" + name + "'");
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerConfig& config,
+                                                        std::vector<torch::Tensor> params,
+                                                        std::vector<torch::Tensor> flow_params) {
+  if (config.kind == OptimizerKind::kAdam) {
+    return make_adam_like<torch::optim::AdamOptions>(config, std::move(params),
+                                                     std::move(flow_params));
+  }
+  return make_adam_like<torch::optim::AdamWOptions>(config, std::move(params),
+                                                    std::move(flow_params));
+}
+
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr, double flow_lr_mult) {
+  auto& groups = optimizer.param_groups();
+  for (size_t i = 0; i < groups.size(); ++i) {
+    groups[i].options().set_lr(i == 0 ? lr : lr * flow_lr_mult);
+  }
+}
+
+double learning_rate(const torch::optim::Optimizer& optimizer, size_t group) {
+  return optimizer.param_groups().at(group).options().get_lr();
+}
+
+void set_frozen(const std::vector<torch::Tensor>& params, bool frozen) {
+  for (auto p : params) {
+    p.requires_grad_(!frozen);
+    if (frozen) p.mutable_grad() = torch::Tensor();
+  }
+}
+
+double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+  std::vector<torch::Tensor> grads, norms;
+  for (const auto& p : params) {
+    if (!p.grad().defined()) continue;
+    grads.push_back(p.grad());
+    norms.push_back(p.grad().detach().to(torch::kFloat).norm(2));
+  }
+  if (norms.empty()) return 0.0;
+  const double total = torch::stack(norms).norm(2).item<double>();
+  if (max_norm > 0.0 && std::isfinite(total) && total > max_norm) {
+    torch::NoGradGuard no_grad;
+    const double coef = max_norm / (total + 1e-6);
+    for (auto& g : grads) g.mul_(coef);
+  }
+  return total;
+}
+
+Ema::Ema(const torch::nn::Module& module, double decay) : decay_(decay) {
+  if (!(decay >= 0.0 && decay < 1.0)) {
+    throw ConfigError("optim.ema_decay: expected a value in [0, 1), found " +
+                      std::to_string(decay));
+  }
+  torch::NoGradGuard no_grad;
+  for (const auto& item : module.named_parameters()) {
+    shadow_.insert(item.key(), item.value().detach().clone());
+  }
+  for (const auto& item : module.named_buffers()) {
+    shadow_.insert(item.key(), item.value().detach().clone());
+  }
+}
+
+void Ema::update(const torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  auto blend = [&](const std::string& name, const torch::Tensor& current) {
+    torch::Tensor& s = shadow_[name];
+    if (s.is_floating_point()) {
+      s.mul_(decay_).add_(current.detach(), 1.0 - decay_);
+    } else {
+      s.copy_(current);
+    }
+  };
+  for (const auto& item : module.named_parameters()) blend(item.key(), item.value());
+  for (const auto& item : module.named_buffers()) blend(item.key(), item.value());
+  ++num_updates_;
+}
+
+void Ema::copy_to(torch::nn::Module& module) const {
+  torch::NoGradGuard no_grad;
+  for (auto& item : module.named_parameters()) item.value().copy_(shadow_[item.key()]);
+  for (auto& item : module.named_buffers()) item.value().copy_(shadow_[item.key()]);
+}
+
+void Ema::load(const torch::OrderedDict<std::string, torch::Tensor>& state) {
+  torch::NoGradGuard no_grad;
+  if (state.size() != shadow_.size()) {
+    throw std::invalid_argument("EMA state: expected " + std::to_string(shadow_.size()) +
+                                " tensors, found " + std::to_string(state.size()));
+  }
+  for (auto& item : shadow_) {
+    const torch::Tensor* src = state.find(item.key());
+    if (src == nullptr) throw std::invalid_argument("EMA state: missing '" + item.key() + "'");
+    if (!src->sizes().equals(item.value().sizes())) {
+      throw std::invalid_argument("EMA state: '" + item.key() + "' has shape " +
+                                  c10::str(src->sizes()) + ", expected " +
+                                  c10::str(item.value().sizes()));
+    }
+    item.value().copy_(*src);
+  }
+}
+
+LossScaler::LossScaler(const LossScalerOptions& options)
+    : options_(options), scale_(options.enabled ? options.init_scale : 1.0) {}
+
+torch::Tensor LossScaler::scale(const torch::Tensor& loss) const {
+  return options_.enabled ? loss * scale_ : loss;
+}
+
+bool LossScaler::unscale(const std::vector<torch::Tensor>& params) {
+  if (!options_.enabled || unscaled_) return !found_inf_;
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> bad;
+  const double inv = 1.0 / scale_;
+  for (const auto& p : params) {
+    if (!p.grad().defined()) continue;
+    torch::Tensor g = p.grad();
+    g.mul_(inv);
+    bad.push_back(torch::logical_not(torch::isfinite(g)).any());
+  }
+  found_inf_ = !bad.empty() && torch::stack(bad).any().item<bool>();
+  unscaled_ = true;
+  return !found_inf_;
+}
+
+bool LossScaler::step(torch::optim::Optimizer& optimizer) {
+  if (!options_.enabled) {
+    optimizer.step();
+    return true;
+  }
+  if (!unscaled_) {
+    std::vector<torch::Tensor> params;
+    for (const auto& group : optimizer.param_groups()) {
+      params.insert(params.end(), group.params().begin(), group.params().end());
+    }
+    unscale(params);
+  }
+  if (found_inf_) return false;
+  optimizer.step();
+  return true;
+}
+
+void LossScaler::update() {
+  if (!options_.enabled) return;
+  if (found_inf_) {
+    scale_ *= options_.backoff_factor;
+    growth_tracker_ = 0;
+  } else if (++growth_tracker_ >= options_.growth_interval) {
+    scale_ *= options_.growth_factor;
+    growth_tracker_ = 0;
+  }
+  unscaled_ = false;
+  found_inf_ = false;
+}
+
+void LossScaler::load(double scale, int64_t growth_tracker) {
+  scale_ = scale;
+  growth_tracker_ = growth_tracker;
+  unscaled_ = false;
+  found_inf_ = false;
+}
+
+namespace {
+
+CheckpointData::Named cpu_copy(const torch::OrderedDict<std::string, torch::Tensor>& items) {
+  CheckpointData::Named out;
+  out.reserve(items.size());
+  for (const auto& item : items) {
+    out.emplace_back(item.key(), item.value().detach().to(torch::kCPU, torch::kFloat).clone());
+  }
+  return out;
+}
+
+}  // namespace
+
+CheckpointData capture_training_state(torch::nn::Module& model, const Ema* ema,
+                                      torch::optim::Optimizer& optimizer) {
+  CheckpointData c;
+  const auto params = model.named_parameters();
+  c.model = cpu_copy(params);
+  if (ema) c.ema = cpu_copy(ema->state());
+  auto& states = optimizer.state();
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const torch::Tensor& p = params[i].value();
+    c.param_names.push_back(params[i].key());
+    auto it = states.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+    if (it == states.end()) continue;
+    const std::string prefix = "state." + std::to_string(i) + ".";
+    auto add = [&](const char* name, const torch::Tensor& t) {
+      c.optimizer_state.emplace_back(prefix + name, t.detach().to(torch::kCPU).clone());
+    };
+    if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(it->second.get())) {
+      add("exp_avg", adam->exp_avg());
+      add("exp_avg_sq", adam->exp_avg_sq());
+      add("step", torch::tensor(static_cast<double>(adam->step())));
+    } else if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(it->second.get())) {
+      add("exp_avg", adamw->exp_avg());
+      add("exp_avg_sq", adamw->exp_avg_sq());
+      add("step", torch::tensor(static_cast<double>(adamw->step())));
+    }
+  }
+  return c;
+}
+
+}  // namespace vsr

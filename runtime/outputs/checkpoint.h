@@ -1,0 +1,68 @@
+// Checkpoint files: a torch::pickle_save of one dict that Python's torch.load reads as plain
+// dicts, lists, numbers and tensors:
+//
+//   {"format_version": 1,
+//    "step": 5000,
+//    "config": "<the YAML config text>",
+//    "arch": {"base_channels": 64, "num_blocks": 10, "scale": 3, "frames": 7},
+//    "model": {"feat.conv.weight": Tensor, ...},   # model.load_state_dict(ckpt["model"])
+//    "ema": {name: Tensor, ...},                  # same names; {} when EMA is off
+//    "optimizer": {"type": "adamw", "lr": 1e-4,
+//                  "param_names": ["feat.conv.weight", ...],  # parameter index -> name
+//                  "state": {"state.0.exp_avg": Tensor, ...}},
+//    "loss_scale": 1.0}
+//
+// A file is written to a temporary name (runtime/io/fileio.h), fsynced, renamed over <path>,
+// and the folder fsynced: a crash leaves the old file or the new one, never half of one.
+//
+//   save_checkpoint("checkpoints/checkpoint_step_005000.pth", data);
+//   CheckpointData c = load_checkpoint("checkpoints/checkpoint_step_005000.pth");
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace vsr {
+
+inline constexpr int kCheckpointFormatVersion = 1;
+
+struct CheckpointData {
+  using Named = std::vector<std::pair<std::string, at::Tensor>>;
+
+  int format_version = kCheckpointFormatVersion;
+  std::int64_t step = 0;
+  std::string config;  // config text the run was started with
+  // Architecture, so a loader can rebuild the network; 0 = unknown.
+  int base_channels = 0;
+  int num_blocks = 0;
+  int scale = 0;
+  int frames = 0;
+  Named model;                 // state dict, stable names (runtime/model/model.h)
+  Named ema;                   // EMA weights with the model's names; empty when EMA is off
+  std::string optimizer_type;  // "adam", "adamw"
+  double learning_rate = 0;    // of the main parameter group, at `step`
+  std::vector<std::string> param_names;  // optimizer parameter index -> name
+  Named optimizer_state;                 // "state.<param index>.<exp_avg|exp_avg_sq|step>"
+  double loss_scale = 1;                 // fp16 dynamic loss scale
+};
+
+// Writes `data` atomically to `path`, creating its folder. Throws DataError naming the file.
+void save_checkpoint(const std::filesystem::path& path, const CheckpointData& data);
+
+// Reads a file written by save_checkpoint (or by Python's torch.save in the same structure,
+// with plain dicts: dict(model.state_dict()), as LibTorch cannot unpickle an OrderedDict). Throws
+// DataError naming the file when it is missing, unreadable, not a checkpoint dict or of
+// another format_version.
+CheckpointData load_checkpoint(const std::filesystem::path& path);
+
+// The tensors of a state dict file: a plain name -> tensor dict, or a vsr_flow checkpoint (its
+// "model" entry); other entries are skipped. Throws DataError starting with `key` (the setting
+// that named the file, e.g. "MODEL.pretrained") and naming the file.
+CheckpointData::Named read_state_dict(const std::filesystem::path& path, const std::string& key);
+
+}  // namespace vsr

@@ -1,7 +1,0 @@
-#include "runtime/version.h"
-
-namespace vsr {
-
-const char* version_string() { return "0.1.0"; }
-
-}  // namespace vsr
