@@ -101,10 +101,7 @@ void ProgressStage::on_step(const StepEvent& e) {
     ++loss_count_;
   }
   lr_ = e.lr;
-  samples_ += e.samples;
-  wait_s_ += e.wait_s;
-  compute_s_ += e.compute_s;
-  ++window_steps_;
+  window_.add(e.samples, e.wait_s, e.compute_s);
   last_step_ = e.step;
   last_total_ = total_steps_ > 0 ? total_steps_ : e.total_steps;
 
@@ -114,14 +111,12 @@ void ProgressStage::on_step(const StepEvent& e) {
       live_ ? (last || now - last_draw_ >= kRedrawPeriod) : (last || e.step % log_interval_ == 0);
   if (!due) return;
 
-  const double busy = wait_s_ + compute_s_;
-  if (busy > 0) {
-    samples_per_s_ = samples_ / busy;
-    wait_fraction_ = wait_s_ / busy;
-    step_seconds_ = busy / static_cast<double>(window_steps_);
+  if (window_.has_time()) {
+    samples_per_s_ = window_.samples_per_s();
+    wait_fraction_ = window_.wait_fraction();
+    step_seconds_ = window_.seconds_per_step();
   }
-  samples_ = wait_s_ = compute_s_ = 0;
-  window_steps_ = 0;
+  window_.reset();
   last_draw_ = now;
 
   const std::string line = status(e.step, last_total_);

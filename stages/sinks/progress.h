@@ -22,6 +22,7 @@
 #include <string>
 
 #include "graph/stage.h"
+#include "runtime/outputs/throughput.h"
 #include "stages/train/messages.h"
 
 namespace vsr {
@@ -55,13 +56,10 @@ class ProgressStage : public Stage {
   std::int64_t loss_count_ = 0;
   double lr_ = 0;
   // Window of the rate figures: the last interval (plain) or since the last redraw (live).
-  double samples_ = 0;
-  double wait_s_ = 0;
-  double compute_s_ = 0;
+  IntervalThroughput window_;
   double samples_per_s_ = 0;
   double wait_fraction_ = 0;
   double step_seconds_ = 0;  // per step, for the ETA
-  std::int64_t window_steps_ = 0;
   std::int64_t last_step_ = 0;
   std::int64_t last_total_ = 0;
   bool bar_shown_ = false;

@@ -76,9 +76,7 @@ void TensorBoardStage::on_step(const StepEvent& e) {
   }
   lr_ = e.lr;
   grad_norm_ += e.grad_norm;
-  samples_ += e.samples;
-  wait_s_ += e.wait_s;
-  compute_s_ += e.compute_s;
+  throughput_.add(e.samples, e.wait_s, e.compute_s);
   if (e.step % log_interval_ == 0 || (e.total_steps > 0 && e.step >= e.total_steps)) {
     write_interval();
   }
@@ -86,16 +84,16 @@ void TensorBoardStage::on_step(const StepEvent& e) {
 
 void TensorBoardStage::write_interval() {
   if (steps_ == 0) return;
-  const double busy = wait_s_ + compute_s_;
   if (loss_steps_ > 0) writer_->add_scalar("train/loss", loss_ / loss_steps_, last_step_);
   writer_->add_scalar("train/lr", static_cast<float>(lr_), last_step_);
-  if (busy > 0) {
-    writer_->add_scalar("train/samples_per_s", samples_ / busy, last_step_);
-    writer_->add_scalar("train/data_wait_fraction", wait_s_ / busy, last_step_);
+  if (throughput_.has_time()) {
+    writer_->add_scalar("train/samples_per_s", throughput_.samples_per_s(), last_step_);
+    writer_->add_scalar("train/data_wait_fraction", throughput_.wait_fraction(), last_step_);
   }
   writer_->add_scalar("train/grad_norm", grad_norm_ / steps_, last_step_);
   steps_ = loss_steps_ = 0;
-  loss_ = grad_norm_ = samples_ = wait_s_ = compute_s_ = 0;
+  loss_ = grad_norm_ = 0;
+  throughput_.reset();
 }
 
 void TensorBoardStage::on_result(const ValResult& r) {

@@ -16,6 +16,7 @@
 
 #include "graph/stage.h"
 #include "runtime/outputs/tensorboard.h"
+#include "runtime/outputs/throughput.h"
 #include "stages/train/messages.h"
 
 namespace vsr {
@@ -46,9 +47,7 @@ class TensorBoardStage : public Stage {
   double loss_ = 0;
   double lr_ = 0;
   double grad_norm_ = 0;
-  double samples_ = 0;
-  double wait_s_ = 0;
-  double compute_s_ = 0;
+  IntervalThroughput throughput_;
 };
 
 }  // namespace vsr
