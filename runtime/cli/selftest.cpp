@@ -13,6 +13,7 @@
 #include "runtime/cli/compile.h"
 #include "runtime/config/config.h"
 #include "runtime/data/dataset.h"
+#include "runtime/data/formats.h"
 #include "runtime/data/mock_data.h"
 #include "runtime/model/model.h"
 
@@ -74,8 +75,8 @@ int run_selftest(const std::string& keep_dir) {
   list.check("mock data for every category and format of the presets", [&] {
     MockDataOptions o;
     o.root = data;
-    o.categories = {"general", "space", "toon"};
-    o.formats = {"small_540", "medium_169", "large_720", "xlarge_1440", "fullhd_1920"};
+    o.categories = category_names();
+    o.formats = format_names();
     o.lr_versions = {5, 7};
     o.count = 1;
     o.val_count = 1;

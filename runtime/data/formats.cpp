@@ -6,12 +6,16 @@ namespace vsr {
 namespace {
 
 template <typename T>
+std::vector<std::string> names_of(const std::vector<T>& items) {
+  std::vector<std::string> out;
+  for (const auto& item : items) out.push_back(item.name);
+  return out;
+}
+
+template <typename T>
 std::string join_names(const std::vector<T>& items) {
   std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += ", ";
-    out += item.name;
-  }
+  for (const auto& name : names_of(items)) out += (out.empty() ? "" : ", ") + name;
   return out;
 }
 
@@ -85,6 +89,10 @@ const LrVersion& lr_version_for_frames(int frames) {
   throw DataError("no LR version with " + std::to_string(frames) +
                   " frames; known: " + known_lr_version_names());
 }
+
+std::vector<std::string> format_names() { return names_of(all_formats()); }
+std::vector<std::string> category_names() { return names_of(all_categories()); }
+std::vector<std::string> lr_version_names() { return names_of(all_lr_versions()); }
 
 std::string known_format_names() { return join_names(all_formats()); }
 std::string known_category_names() { return join_names(all_categories()); }

@@ -51,6 +51,10 @@ const LrVersion& lr_version_info(const std::string& name);
 // By frame count (5 or 7).
 const LrVersion& lr_version_for_frames(int frames);
 
+// The names, in the spec's order: for choices of params and config keys.
+std::vector<std::string> format_names();
+std::vector<std::string> category_names();
+std::vector<std::string> lr_version_names();
 // "small_540, medium_169, ..." for error messages.
 std::string known_format_names();
 std::string known_category_names();

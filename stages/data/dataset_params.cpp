@@ -7,33 +7,22 @@
 
 namespace vsr {
 
-namespace {
-
-template <class Table>
-std::vector<std::string> names_of(const Table& table) {
-  std::vector<std::string> out;
-  for (const auto& entry : table) out.push_back(entry.name);
-  return out;
-}
-
-}  // namespace
-
 StageSchema& formats_param(StageSchema& s, const std::string& doc, bool required) {
   if (required) {
     s.required("formats", ParamType::kStringList, doc).non_empty();
   } else {
     s.optional("formats", ParamType::kStringList, json::array(), doc);
   }
-  return s.choices(names_of(all_formats())).shared();
+  return s.choices(format_names()).shared();
 }
 
 StageSchema& dataset_params(StageSchema& s) {
   s.required("data_root", ParamType::kString, "dataset root (DATA.data_root)")
       .non_empty()
       .required("category", ParamType::kString, "dataset category")
-      .choices(names_of(all_categories()))
+      .choices(category_names())
       .required("lr_version", ParamType::kString, "LR frames per sample")
-      .choices(names_of(all_lr_versions()));
+      .choices(lr_version_names());
   scale_param(s);
   return formats_param(s, "formats, in this order")
       .check("every format's size divides by the scale", [](const json& p, ParamProblems& out) {

@@ -5,16 +5,16 @@
 // and checkpoint steps and on the last step.
 //
 //   {"name": "train_step", "type": "train_step",
-//    "params": {"model": {"base_channels": 64, "num_blocks": 10, "scale": 3, "frames": 7,
-//                         "use_checkpointing": true, "flow_lr_mult": 0.25,
-//                         "flow_freeze_steps": 0, "pretrained": ""},
+//    "params": {"model": {"base_channels": 64, "num_blocks": 10, "use_checkpointing": true,
+//                         "flow_lr_mult": 0.25, "flow_freeze_steps": 0, "pretrained": ""},
 //               "optim": {"optimizer": "adam", "learning_rate": 1e-4, "betas": [0.9, 0.99],
 //                         "weight_decay": 0, "warmup_steps": 1000, "schedule": "cosine",
 //                         "min_lr_ratio": 0.001, "grad_clip": 0, "loss": "charbonnier",
 //                         "ema_decay": 0.999},
-//               "total_steps": 100000, "mixed_precision": "bf16", "device": "auto",
-//               "threads": 0, "seed": 0, "val_interval": 500, "checkpoint_interval": 5000,
-//               "formats": ["small_540"], "gradient_accumulation": [1]}}
+//               "mixed_precision": "bf16", "val_interval": 500, "checkpoint_interval": 5000}}
+//
+// with scale, frames, total_steps, seed, device and threads in the spec's "shared" values (or
+// in params).
 #pragma once
 
 #include <memory>
