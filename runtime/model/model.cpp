@@ -132,9 +132,16 @@ torch::Tensor flow_warp(const torch::Tensor& x, const torch::Tensor& flow) {
   // Pixel centres to grid_sample's [-1, 1] with align_corners=false: (2p + 1) / size - 1.
   torch::Tensor gx = torch::arange(w, opts).view({1, 1, w}) + f.select(1, 0);
   torch::Tensor gy = torch::arange(h, opts).view({1, h, 1}) + f.select(1, 1);
+  // A non-finite flow (from a NaN or Inf in the input, or a diverging step) crashes LibTorch's
+  // CPU grid_sample backward (pytorch/pytorch#24823): map NaN to the image centre and clamp the
+  // rest just beyond the border, where border padding already samples the edge with a zero
+  // gradient, so finite flows give exactly what they gave before. The loss stays non-finite and
+  // the train step skips the step.
   torch::Tensor grid = torch::stack({(2.0 * gx + 1.0) / static_cast<double>(w) - 1.0,
                                      (2.0 * gy + 1.0) / static_cast<double>(h) - 1.0},
-                                    /*dim=*/3);
+                                    /*dim=*/3)
+                           .nan_to_num(/*nan=*/0.0, /*posinf=*/2.0, /*neginf=*/-2.0)
+                           .clamp(-2.0, 2.0);
   torch::Tensor out = F::grid_sample(x.to(torch::kFloat), grid,
                                      F::GridSampleFuncOptions()
                                          .mode(torch::kBilinear)
