@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages vsr_flow needs to build, test and run. Idempotent: packages
-# already installed are left alone, and apt is only called when something is missing.
+# Installs the Debian packages vsr_flow needs to build, test and run, and the Python packages
+# of the tests (a JSON Schema validator and a YAML parser for tests/validate_configs.py) into
+# the project's own venv, .venv-test/ at the repository root (git-ignored). Idempotent: what
+# is already installed is left alone; apt and pip are only called when something is missing.
 set -euo pipefail
 packages=(
   build-essential cmake ccache clang-format pkg-config
   libtorch-dev libtbb-dev libopencv-dev libyaml-cpp-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libprotobuf-dev protobuf-compiler libdeflate-dev libpng-dev graphviz
+  python3-venv
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -19,4 +22,26 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "setup: all packages present"
+fi
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv="$root/.venv-test"
+# jsonschema and PyYAML, with jsonschema's own dependencies pinned too: the same versions on
+# every machine.
+python_pins=(
+  jsonschema==4.26.0 PyYAML==6.0.3
+  attrs==26.1.0 jsonschema-specifications==2025.9.1 referencing==0.37.0 rpds-py==2026.9.1
+  typing_extensions==4.16.0
+)
+if "$venv/bin/python" - "${python_pins[@]}" >/dev/null 2>&1 <<'EOF'
+import sys
+from importlib.metadata import version
+sys.exit(any(version(name) != pin for name, pin in (p.split("==") for p in sys.argv[1:])))
+EOF
+then
+  echo "setup: test venv present (.venv-test)"
+else
+  echo "setup: installing jsonschema and PyYAML (pinned) into .venv-test"
+  [[ -x $venv/bin/pip ]] || /usr/bin/python3 -m venv --clear "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "${python_pins[@]}"
 fi

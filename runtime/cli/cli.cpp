@@ -16,9 +16,12 @@
 #include "graph/registry.h"
 #include "graph/spec.h"
 #include "runtime/cli/compile.h"
+#include "runtime/cli/docs.h"
 #include "runtime/cli/selftest.h"
 #include "runtime/cli/signals.h"
 #include "runtime/cli/tee.h"
+#include "runtime/config/config.h"
+#include "runtime/data/formats.h"
 #include "runtime/data/mock_data.h"
 #include "runtime/io/fileio.h"
 #include "runtime/io/version.h"
@@ -42,7 +45,10 @@ const char kUsage[] =
     "                                 device it needs; prints every problem at once\n"
     "                                 (--spec-only: the spec alone, e.g. a template)\n"
     "  dot SPEC|CONFIG                Graphviz DOT of the pipeline (pipe into `dot -Tsvg`)\n"
-    "  stages [TYPE]                  registered stage types: ports, params, defaults, docs\n"
+    "  stages [TYPE] [--markdown]     registered stage types: ports, params, defaults, docs\n"
+    "                                 (--markdown: every type as Markdown, stages/README.md)\n"
+    "  schema                         JSON Schema of the YAML training config, for editors\n"
+    "                                 (configs/vsr_flow.schema.json)\n"
     "  check-data CONFIG [--set KEY=VALUE]... [--report FILE.json]\n"
     "                                 read every training pair and validation image the config\n"
     "                                 points to; list every bad file at once (non-zero exit)\n"
@@ -69,7 +75,7 @@ Args parse_args(int argc, char** argv, const std::vector<std::string>& valued) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--spec-only") {
+    if (arg == "--spec-only" || arg == "--markdown") {
       a.options[arg] = "1";
     } else if (arg.rfind("--", 0) == 0) {
       bool known = false;
@@ -138,11 +144,24 @@ void print_stage(const StageType& t) {
 
 int cmd_stages(const Args& a) {
   const Registry& r = Registry::global();
+  if (a.options.count("--markdown")) {
+    if (!a.positional.empty())
+      throw UsageError("'stages --markdown' documents every type; drop " + a.positional[0]);
+    std::cout << stages_markdown(r);
+    return 0;
+  }
   if (!a.positional.empty()) {
     for (const auto& name : a.positional) print_stage(r.get(name));
     return 0;
   }
   for (const auto& name : r.names()) print_stage(*r.find(name));
+  return 0;
+}
+
+int cmd_schema(const Args& a) {
+  if (!a.positional.empty())
+    throw UsageError("'schema' takes no arguments, got " + a.positional[0]);
+  std::cout << config_json_schema().dump(2) << "\n";
   return 0;
 }
 
@@ -326,8 +345,13 @@ int cmd_mock_data(const Args& a) {
   if (a.options.count("--lr-versions")) {
     o.lr_versions.clear();
     for (const auto& v : split_list(a.options.at("--lr-versions"))) {
-      o.lr_versions.push_back(v == "5" || v == "5frames" ? 5 : v == "7" || v == "7frames" ? 7 : -1);
-      if (o.lr_versions.back() < 0) throw UsageError("--lr-versions takes 5 and/or 7, found " + v);
+      const LrVersion* version = find_lr_version(v);
+      if (!version) version = find_lr_version(v + "frames");  // "7" for "7frames"
+      if (!version) {
+        throw UsageError("--lr-versions takes " + known_lr_version_names() + " (or 5, 7), found " +
+                         v);
+      }
+      o.lr_versions.push_back(version->frames);
     }
   }
   o.count = static_cast<int>(int_option(a, "--count", o.count));
@@ -410,6 +434,7 @@ int cli_main(int argc, char** argv) {
       return a.command.empty() ? 2 : 0;
     }
     if (a.command == "stages") return cmd_stages(a);
+    if (a.command == "schema") return cmd_schema(a);
     if (a.command == "validate") return cmd_validate(a);
     if (a.command == "dot") return cmd_dot(a);
     if (a.command == "run") return cmd_run(a);

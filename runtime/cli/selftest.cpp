@@ -9,6 +9,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "common/errors.h"
 #include "graph/pipeline.h"
 #include "runtime/cli/compile.h"
 #include "runtime/config/config.h"
@@ -32,8 +33,8 @@ fs::path find_configs() {
   for (const fs::path& p : {fs::path("configs"), fs::path(VSR_SOURCE_DIR) / "configs"}) {
     if (fs::exists(p / "train_general_7frames.yaml")) return p;
   }
-  throw std::runtime_error("cannot find configs/ (looked in ./configs and " +
-                           std::string(VSR_SOURCE_DIR) + "/configs); run from the project folder");
+  throw DataError("cannot find configs/ (looked in ./configs and " + std::string(VSR_SOURCE_DIR) +
+                  "/configs); run from the project folder");
 }
 
 class Checklist {
@@ -112,7 +113,7 @@ int run_selftest(const std::string& keep_dir) {
       VSRNet net(VSRNetOptions().base_channels(8).num_blocks(1).frames(frames).scale(3));
       const auto out = net->forward(torch::rand({1, frames, 3, 24, 20}));
       if (out.sizes() != torch::IntArrayRef({1, 3, 72, 60})) {
-        throw std::runtime_error("output shape " + c10::str(out.sizes()));
+        throw RunError("output shape " + c10::str(out.sizes()));
       }
       std::ostringstream o;
       std::int64_t n = 0;
@@ -142,7 +143,7 @@ int run_selftest(const std::string& keep_dir) {
     for (const char* f :
          {"checkpoints/checkpoint_step_000002.pth", "checkpoints/checkpoint_step_000004.pth",
           "validation_images/step_000002/pred_000.png"}) {
-      if (!fs::exists(dir / f)) throw std::runtime_error((dir / f).string() + " is missing");
+      if (!fs::exists(dir / f)) throw RunError((dir / f).string() + " is missing");
     }
     return dir.string();
   });

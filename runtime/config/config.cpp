@@ -191,11 +191,11 @@ const std::vector<KeyDef>& schema() {
           "State dict (.pth) to initialise the weights from; empty: random init (fresh start).",
           put<&TC::model, &MC::pretrained>),
       // DATA
-      Choice("DATA.category", "general", {"general", "space", "toon"},
+      Choice("DATA.category", "general", category_names(),
              "Dataset category: general (Universal/Mastermodell), space (Space/SpaceModel), "
              "toon (Toon/ToonModel).",
              put<&TC::data, &DC::category>),
-      Choice("DATA.lr_version", "7frames", {"5frames", "7frames"},
+      Choice("DATA.lr_version", "7frames", lr_version_names(),
              "LR frames per sample: the LR_5frames or LR_7frames stacks.",
              put<&TC::data, &DC::lr_version>),
       Str("DATA.data_root", "/mnt/data/training/dataset",
@@ -741,6 +741,209 @@ std::string config_reference_markdown() {
   return out;
 }
 
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+// Integral bounds and defaults as JSON integers (`"minimum": 0`), others as numbers.
+ojson number_json(double v) {
+  if (v == std::floor(v) && std::abs(v) < 9e15) return static_cast<long long>(v);
+  return v;
+}
+
+void put_range(const Range& range, ojson& out) {
+  if (range.lo != -kInf)
+    out[range.lo_open ? "exclusiveMinimum" : "minimum"] = number_json(range.lo);
+  if (range.hi != kInf) out[range.hi_open ? "exclusiveMaximum" : "maximum"] = number_json(range.hi);
+}
+
+ojson number_schema(bool integer, const Range& range) {
+  ojson out = {{"type", integer ? "integer" : "number"}};
+  put_range(range, out);
+  return out;
+}
+
+// One scalar of a default (the table's YAML text) as JSON of the key's kind.
+ojson scalar_json(Kind kind, const YAML::Node& n) {
+  switch (kind) {
+    case Kind::kInt:
+    case Kind::kIntMap:
+      return *to_integer(n);
+    case Kind::kFloat:
+    case Kind::kFloatMap:
+    case Kind::kFloatList:
+      return *to_number(n);
+    case Kind::kBool:
+      return n.as<bool>();
+    default:
+      return n.IsNull() ? "" : n.Scalar();
+  }
+}
+
+ojson default_json(const KeyDef& def) {
+  const YAML::Node n = YAML::Load(def.def);
+  if (!n.IsSequence()) return scalar_json(def.kind, n);
+  ojson list = ojson::array();
+  for (const auto& item : n) list.push_back(scalar_json(def.kind, item));
+  return list;
+}
+
+ojson format_ref() { return {{"$ref", "#/definitions/format"}}; }
+
+ojson key_json_schema(const KeyDef& def) {
+  ojson out = ojson::object();
+  switch (def.kind) {
+    case Kind::kInt:
+      out["type"] = "integer";
+      if (!def.choices.empty()) {
+        ojson values = ojson::array();
+        for (const auto& c : def.choices) values.push_back(std::stoll(c));
+        out["enum"] = values;
+      } else {
+        put_range(def.range, out);
+      }
+      break;
+    case Kind::kFloat:
+      out = number_schema(false, def.range);
+      break;
+    case Kind::kBool:
+      out["type"] = "boolean";
+      break;
+    case Kind::kString:
+      out["type"] = ojson::array({"string", "null"});  // empty: `pretrained:`
+      break;
+    case Kind::kChoice:
+      out["type"] = "string";
+      out["enum"] = def.choices;
+      break;
+    case Kind::kFormatList:
+      out["type"] = "array";
+      out["items"] = format_ref();
+      out["minItems"] = 1;
+      out["uniqueItems"] = true;
+      break;
+    case Kind::kFloatList:
+      out["type"] = "array";
+      out["items"] = number_schema(false, def.range);
+      out["minItems"] = def.count;
+      out["maxItems"] = def.count;
+      break;
+    case Kind::kIntMap:
+    case Kind::kFloatMap: {
+      out["type"] = ojson::array({"object", "null"});
+      out["propertyNames"] = format_ref();
+      ojson entries = ojson::object();
+      for (const auto& f : all_formats()) {
+        ojson entry = number_schema(def.kind == Kind::kIntMap, def.range);
+        if (def.def) entry["default"] = scalar_json(def.kind, YAML::Load(def.def));
+        entries[f.name] = entry;
+      }
+      out["properties"] = entries;
+      break;
+    }
+  }
+  // A derived default (experiment_name) has no one value to offer.
+  if (def.def && !is_format_map(def) && !def.shown_default) out["default"] = default_json(def);
+  out["description"] = def.doc;
+  if (def.shown_default && !is_format_map(def)) {
+    out["description"] = std::string(def.doc) + " Default: " + def.shown_default + ".";
+  }
+  return out;
+}
+
+// The section at `prefix` ("MODEL.", "DATA.augmentation."): an object of its keys and
+// sections, nothing else; empty (`MODEL:`) keeps every default.
+ojson section_json_schema(const std::string& prefix) {
+  ojson properties = ojson::object();
+  for (const auto& [name, is_key] : children(prefix)) {
+    properties[name] = is_key ? key_json_schema(*find_key(prefix + name))
+                              : section_json_schema(prefix + name + ".");
+  }
+  return {{"type", ojson::array({"object", "null"})},
+          {"properties", properties},
+          {"additionalProperties", false}};
+}
+
+// Puts `leaf` at the key path `parts` under `schema` as nested "properties"; with `present`,
+// every level must be there (an object holding the next).
+void put_at(ojson& schema, const std::vector<std::string>& parts, size_t i, const ojson& leaf,
+            bool present) {
+  if (present) {
+    ojson& required = schema["required"];
+    if (std::find(required.begin(), required.end(), parts[i]) == required.end())
+      required.push_back(parts[i]);
+  }
+  if (i + 1 == parts.size() && leaf.empty()) return;
+  ojson& child = schema["properties"][parts[i]];
+  if (i + 1 == parts.size()) {
+    child.update(leaf);
+    return;
+  }
+  if (present) child["type"] = "object";
+  put_at(child, parts, i + 1, leaf, present);
+}
+
+// "format `name` is listed": DATA.formats holds it, or the key is absent and its default does.
+ojson listed_json_schema(const std::string& name) {
+  const KeyDef& formats = *find_key("DATA.formats");
+  const std::vector<std::string> parts = split(formats.key, '.');
+  ojson given = ojson::object();
+  put_at(given, parts, 0, {{"type", "array"}, {"contains", {{"const", name}}}}, true);
+  bool by_default = false;
+  for (const auto& item : YAML::Load(formats.def)) by_default |= item.Scalar() == name;
+  if (!by_default) return given;
+  ojson present = ojson::object();
+  put_at(present, parts, 0, ojson::object(), true);
+  return {{"anyOf", ojson::array({given, {{"not", present}}})}};
+}
+
+}  // namespace
+
+nlohmann::ordered_json config_json_schema() {
+  ojson sections = ojson::object();
+  for (const auto& [name, is_key] : children("")) sections[name] = section_json_schema(name + ".");
+  // What a listed format needs: a batch size, and an entry in every per-format map given.
+  ojson rules = ojson::array();
+  for (const auto& f : all_formats()) {
+    ojson then = ojson::object();
+    for (const auto& def : schema()) {
+      if (!is_format_map(def)) continue;
+      const bool needed = def.def == nullptr;
+      ojson leaf = {{"required", ojson::array({f.name})}};
+      if (needed) leaf = {{"type", "object"}, {"required", ojson::array({f.name})}};
+      put_at(then, split(def.key, '.'), 0, leaf, needed);
+    }
+    rules.push_back({{"$comment", "a listed format " + f.name + " needs its entries"},
+                     {"if", listed_json_schema(f.name)},
+                     {"then", then}});
+  }
+  std::vector<std::string> names;
+  std::string described;
+  for (const auto& f : all_formats()) {
+    names.push_back(f.name);
+    described += (described.empty() ? "" : ", ") + f.name + " (" + std::to_string(f.width) + "x" +
+                 std::to_string(f.height) + ", " + f.folder + "/)";
+  }
+  return {
+      {"$schema", "http://json-schema.org/draft-07/schema#"},
+      {"title", "vsr_flow training config"},
+      {"description",
+       "A YAML training config of vsr_flow (vsr_flow run CONFIG.yaml). Generated by `vsr_flow "
+       "schema` from the key table in runtime/config/config.cpp, the one that validates "
+       "configs; vsr_flow also checks what JSON Schema does not express (warmup_steps at most "
+       "total_steps, formats divisible by MODEL.scale, ...)."},
+      {"type", "object"},
+      {"properties", sections},
+      {"additionalProperties", false},
+      {"allOf", rules},
+      {"definitions",
+       {{"format",
+         {{"type", "string"},
+          {"enum", names},
+          {"description", "Patch format: " + described + "."}}}}},
+  };
+}
+
 std::vector<ConfigProblem> check_config(const YAML::Node& root, TrainConfig* out) {
   Report report;
   Context ctx;
@@ -778,7 +981,7 @@ std::vector<ConfigProblem> check_config(const YAML::Node& root, TrainConfig* out
     return ctx.locate({key, key.substr(0, key.find('.'))});
   };
 
-  if (ok({"DATA.lr_version"})) config.data.frames = config.data.lr_version == "5frames" ? 5 : 7;
+  if (ok({"DATA.lr_version"})) config.data.frames = lr_version_info(config.data.lr_version).frames;
   if (ok({"OUTPUT.experiment_name", "DATA.category", "DATA.lr_version"}) &&
       config.output.experiment_name.empty()) {
     config.output.experiment_name = config.data.category + "_fresh_" + config.data.lr_version;

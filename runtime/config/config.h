@@ -20,6 +20,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -138,6 +139,12 @@ struct ConfigKeyDoc {
 const std::vector<ConfigKeyDoc>& config_schema_docs();
 // The README table of every key: `| key | type | default | meaning |`, one row per key.
 std::string config_reference_markdown();
+// A JSON Schema (draft-07, the version editors' YAML language server reads) of the config
+// file, from the same table: every section an object without unknown keys, every key with its
+// type, range, choices, default and doc, and a batch size (and, where those maps are given, an
+// accumulation and a weight) required for every listed format. `vsr_flow schema` prints it;
+// configs/vsr_flow.schema.json is its output.
+nlohmann::ordered_json config_json_schema();
 
 // One problem of a config, located in its source.
 struct ConfigProblem {

@@ -1,0 +1,152 @@
+// The generated files that are checked in stay what their generators print: stages/README.md
+// (`vsr_flow stages --markdown`) and configs/vsr_flow.schema.json (`vsr_flow schema`), which
+// every preset names for editors.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "graph/registry.h"
+#include "runtime/cli/docs.h"
+#include "runtime/config/config.h"
+#include "runtime/data/formats.h"
+
+namespace vsr {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+const fs::path kSource = VSR_SOURCE_DIR;
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+struct Output {
+  int code = -1;
+  std::string out;  // stdout only
+};
+
+Output run(const std::string& args) {
+  Output r;
+  const std::string cmd = std::string(VSR_BINARY) + " " + args + " 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf{};
+  std::size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// "" when equal, else the first line that differs in each (the whole texts would bury it).
+std::string first_difference(const std::string& file, const std::string& generated) {
+  if (file == generated) return "";
+  std::istringstream a(file), b(generated);
+  std::string line_a, line_b;
+  for (int line = 1;; ++line) {
+    const bool more_a = static_cast<bool>(std::getline(a, line_a));
+    const bool more_b = static_cast<bool>(std::getline(b, line_b));
+    if (more_a != more_b || line_a != line_b) {
+      return "first difference at line " + std::to_string(line) +
+             ":\n  file:      " + (more_a ? line_a : "<end>") +
+             "\n  generated: " + (more_b ? line_b : "<end>") + "\n";
+    }
+    if (!more_a) return "the files differ in their last newline\n";
+  }
+}
+
+TEST(Docs, StagesReadmeIsTheGeneratedReference) {
+  const std::string expected = stages_markdown(Registry::global());
+  EXPECT_THAT(expected, HasSubstr("## `train_step`"));
+  EXPECT_THAT(expected, HasSubstr("| `model.base_channels` | int in [8, 512] | required |"));
+  EXPECT_EQ(first_difference(read(kSource / "stages/README.md"), expected), "")
+      << "stages/README.md is out of date; regenerate it with:\n"
+      << "  build/vsr_flow stages --markdown > stages/README.md";
+}
+
+TEST(Docs, ConfigSchemaFileIsTheGeneratedSchema) {
+  const std::string expected = config_json_schema().dump(2) + "\n";
+  EXPECT_EQ(first_difference(read(kSource / "configs/vsr_flow.schema.json"), expected), "")
+      << "configs/vsr_flow.schema.json is out of date; regenerate it with:\n"
+      << "  build/vsr_flow schema > configs/vsr_flow.schema.json";
+}
+
+TEST(Docs, CommandsPrintTheGenerators) {
+  const Output stages = run("stages --markdown");
+  EXPECT_EQ(stages.code, 0);
+  EXPECT_EQ(first_difference(stages.out, stages_markdown(Registry::global())), "");
+  const Output schema = run("schema");
+  EXPECT_EQ(schema.code, 0);
+  EXPECT_EQ(first_difference(schema.out, config_json_schema().dump(2) + "\n"), "");
+  EXPECT_EQ(run("stages --markdown augment").code, 2);
+  EXPECT_EQ(run("schema extra").code, 2);
+}
+
+// The schema's main properties, as the README describes them.
+TEST(Docs, ConfigSchemaDescribesEveryKey) {
+  const nlohmann::ordered_json s = config_json_schema();
+  EXPECT_EQ(s.at("$schema"), "http://json-schema.org/draft-07/schema#");
+  EXPECT_EQ(s.at("additionalProperties"), false);
+  std::vector<std::string> sections;
+  for (const auto& [name, section] : s.at("properties").items()) {
+    sections.push_back(name);
+    EXPECT_EQ(section.at("additionalProperties"), false) << name;
+  }
+  EXPECT_EQ(sections, (std::vector<std::string>{"MODEL", "DATA", "TRAINING", "VALIDATION",
+                                                "CHECKPOINT", "LOGGING", "OUTPUT"}));
+  const auto& model = s.at("properties").at("MODEL").at("properties");
+  EXPECT_EQ(model.at("base_channels").at("type"), "integer");
+  EXPECT_EQ(model.at("base_channels").at("minimum"), 8);
+  EXPECT_EQ(model.at("base_channels").at("maximum"), 512);
+  EXPECT_EQ(model.at("base_channels").at("default"), 128);
+  EXPECT_THAT(model.at("base_channels").at("description").get<std::string>(),
+              HasSubstr("Feature channels"));
+  const auto& data = s.at("properties").at("DATA").at("properties");
+  EXPECT_EQ(data.at("formats").at("items").at("$ref"), "#/definitions/format");
+  EXPECT_EQ(data.at("augmentation").at("properties").at("crop").at("maximum"), 4096);
+  const auto& training = s.at("properties").at("TRAINING").at("properties");
+  EXPECT_EQ(training.at("learning_rate").at("exclusiveMinimum"), 0);
+  EXPECT_EQ(training.at("betas").at("minItems"), 2);
+  EXPECT_EQ(training.at("betas").at("maxItems"), 2);
+  EXPECT_EQ(training.at("betas").at("items").at("exclusiveMaximum"), 1);
+  EXPECT_EQ(training.at("optimizer").at("enum"), nlohmann::ordered_json({"adam", "adamw"}));
+  std::vector<std::string> formats;
+  for (const auto& f : all_formats()) formats.push_back(f.name);
+  EXPECT_EQ(s.at("definitions").at("format").at("enum"), nlohmann::ordered_json(formats));
+  for (const auto& map : {training.at("batch_size"), training.at("gradient_accumulation"),
+                          data.at("format_weights")}) {
+    std::vector<std::string> keys;
+    for (const auto& [name, entry] : map.at("properties").items()) keys.push_back(name);
+    EXPECT_EQ(keys, formats);
+  }
+}
+
+// So that editors with the YAML language server validate and complete the presets.
+TEST(Docs, EveryPresetNamesTheSchema) {
+  std::vector<fs::path> presets;
+  for (const auto& e : fs::directory_iterator(kSource / "configs")) {
+    if (e.path().extension() == ".yaml") presets.push_back(e.path());
+  }
+  ASSERT_FALSE(presets.empty());
+  for (const auto& p : presets) {
+    const std::string text = read(p);
+    EXPECT_EQ(text.substr(0, text.find('\n')),
+              "# yaml-language-server: $schema=vsr_flow.schema.json")
+        << p << ": the first line names the schema";
+  }
+}
+
+}  // namespace
+}  // namespace vsr
