@@ -46,6 +46,8 @@
 #include "graph/pipeline.h"
 #include "graph/registry.h"
 #include "graph/spec.h"
+#include "runtime/config/config.h"
+#include "runtime/config/specs.h"
 #include "runtime/data/dataset.h"
 #include "runtime/data/image.h"
 #include "runtime/data/mock_data.h"
@@ -371,32 +373,33 @@ class CountingSink : public Stage {
   std::shared_ptr<Counters> counters_;
 };
 
+// The data half of a training config: --formats at equal weights, --batch samples per
+// micro-batch, accumulation 1, --workers, --prefetch, augmentation at its defaults (0.5), no
+// crop.
+TrainConfig data_config(const Options& o, const fs::path& root, int steps) {
+  std::string formats, batch_size;
+  for (const auto& f : o.formats) {
+    formats += (formats.empty() ? "" : ", ") + f;
+    batch_size += (batch_size.empty() ? "" : ", ") + f + ": " + std::to_string(o.batch);
+  }
+  const std::string yaml =
+      "DATA:\n  data_root: " + json(root.string()).dump() + "\n  category: " + o.category +
+      "\n  lr_version: " + o.lr_version + "\n  formats: [" + formats +
+      "]\n  num_workers: " + std::to_string(o.workers) +
+      "\n  prefetch: " + std::to_string(o.prefetch) + "\n  augmentation: {crop: 0}\n" +
+      "TRAINING:\n  total_steps: " + std::to_string(steps) + "\n  batch_size: {" + batch_size +
+      "}\n  warmup_steps: 0\n  seed: 1\n";
+  return load_config_text(yaml, "data_bench");
+}
+
+// sample -> decode -> split -> augment -> batch as the spec compiler wires it (decode and
+// augment at num_workers, split and batch serial), then the counting sink.
 json data_spec(const Options& o, const fs::path& root, int steps) {
-  const std::size_t n = o.formats.size();
-  json sample = {{"data_root", root.string()},
-                 {"category", o.category},
-                 {"lr_version", o.lr_version},
-                 {"scale", 3},
-                 {"formats", o.formats},
-                 {"format_weights", std::vector<double>(n, 1.0 / static_cast<double>(n))},
-                 {"batch_size", std::vector<int>(n, o.batch)},
-                 {"gradient_accumulation", std::vector<int>(n, 1)},
-                 {"total_steps", steps},
-                 {"seed", 1}};
-  // As compile_train_spec wires it: decode and augment at num_workers, split and batch serial,
-  // augmentation probabilities at their 0.5 defaults, no crop.
-  json stages = {
-      {{"name", "sample"}, {"type", "sample"}, {"params", sample}, {"max_in_flight", o.prefetch}},
-      {{"name", "decode"}, {"type", "decode"}, {"concurrency", o.workers}},
-      {{"name", "split"}, {"type", "split"}},
-      {{"name", "augment"}, {"type", "augment"}, {"concurrency", o.workers}},
-      {{"name", "batch"}, {"type", "batch"}},
-      {{"name", "sink"}, {"type", "bench_count"}}};
-  return {{"version", 1},
-          {"stages", stages},
-          {"edges",
-           {"sample.out -> decode.in", "decode.out -> split.in", "split.out -> augment.in",
-            "augment.out -> batch.in", "batch.out -> sink.in"}}};
+  SpecBuilder spec;
+  const std::string batches = add_training_data(spec, data_config(o, root, steps));
+  spec.stage("sink", "bench_count");
+  spec.edge(batches + ".out", "sink.in");
+  return spec.build("data_bench", o.prefetch);
 }
 
 struct RunResult {

@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -28,7 +29,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "runtime/data/image.h"
-#include "runtime/data/mock_data.h"
+#include "tests/support/mock_dataset.h"
 
 namespace vsr {
 namespace {
@@ -154,15 +155,12 @@ int run(const Options& o) {
   } cleanup{tmp};
 
   fs::path source = o.dir;
+  std::optional<testing::MockDataset> mock;
   if (source.empty()) {
-    MockDataOptions m;
-    m.root = tmp / "mock";
-    m.formats = {"small_540"};
-    m.lr_versions = {7};
-    m.count = static_cast<int>(std::max<std::size_t>(1, o.limit / 2));
-    m.val_count = 0;
-    write_mock_dataset(m);
-    source = m.root;
+    const int clips = static_cast<int>(std::max<std::size_t>(1, o.limit / 2));
+    mock.emplace("mock", testing::MockDatasetOptions{{"small_540"}, {7}, clips, /*val_count=*/0},
+                 tmp);
+    source = mock->root();
   }
   std::vector<fs::path> files;
   for (const auto& e : fs::recursive_directory_iterator(source)) {

@@ -13,17 +13,18 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
-#include <map>
 #include <string>
 
 #include "graph/pipeline.h"
 #include "graph/registry.h"
 #include "runtime/cli/compile.h"
-#include "runtime/data/mock_data.h"
+#include "runtime/config/config.h"
+#include "runtime/config/specs.h"
 #include "runtime/model/model.h"
 #include "runtime/model/optim.h"
 #include "stages/data/messages.h"
 #include "stages/train/messages.h"
+#include "tests/support/mock_dataset.h"
 
 namespace vsr {
 namespace {
@@ -85,39 +86,32 @@ double run_spec(const json& doc, const Registry& r, std::string* table) {
   return s;
 }
 
-// Keeps the data stages and train_step of the compiled demo spec; StepEvents to a counter.
-json training_only(json spec, bool synthetic, const Options& o) {
-  static const std::map<std::string, bool> kKeep = {{"sample", true}, {"decode", true},
-                                                    {"split", true},  {"augment", true},
-                                                    {"batch", true},  {"train_step", true}};
-  json stages = json::array();
-  std::map<std::string, bool> kept;
-  for (const auto& s : spec["stages"]) {
-    const std::string name = s["name"];
-    if (!kKeep.count(name) || (synthetic && name != "train_step")) continue;
-    stages.push_back(s);
-    kept[name] = true;
+// train_step of the compiled demo spec (`compiled`: every default filled in), fed by the data
+// stages of `config` as the spec compiler adds them, or by the synthetic source; StepEvents to
+// a counter.
+json training_spec(const TrainConfig& config, const json& compiled, bool synthetic,
+                   const Options& o) {
+  SpecBuilder spec;
+  std::string feed = "feed";
+  if (synthetic) {
+    spec.stage("feed", "synthetic_batches",
+               {{"steps", o.steps}, {"batch", o.batch}, {"crop", o.crop}})["max_in_flight"] = 2;
+  } else {
+    feed = add_training_data(spec, config);
   }
-  json edges = json::array();
-  for (const std::string e : spec["edges"]) {
-    const std::string from = e.substr(0, e.find('.'));
-    const std::string to = e.substr(e.find("-> ") + 3, e.rfind('.') - e.find("-> ") - 3);
-    if (kept.count(from) && kept.count(to)) {
-      edges.push_back(e);
+  for (const auto& s : compiled["stages"]) {
+    if (s["name"] == "train_step") spec.stage("train_step", "train_step", s["params"]);
+  }
+  // The shared values train_step reads (the data stages' are shared by add_training_data).
+  for (const auto& p : Registry::global().get("train_step").schema.params()) {
+    if (p.shared && compiled["shared"].contains(p.name)) {
+      spec.share(p.name, compiled["shared"][p.name]);
     }
   }
-  if (synthetic) {
-    stages.push_back({{"name", "feed"},
-                      {"type", "synthetic_batches"},
-                      {"params", {{"steps", o.steps}, {"batch", o.batch}, {"crop", o.crop}}},
-                      {"max_in_flight", 2}});
-    edges.push_back("feed.out -> train_step.in");
-  }
-  stages.push_back({{"name", "count"}, {"type", "count_steps"}});
-  edges.push_back("train_step.out -> count.in");
-  spec["stages"] = stages;
-  spec["edges"] = edges;
-  return spec;
+  spec.stage("count", "count_steps");
+  spec.edge(feed + ".out", "train_step.in");
+  spec.edge("train_step.out", "count.in");
+  return spec.build("train_bench", config.data.prefetch);
 }
 
 // Peak RSS growth of 2 forward + backward passes of a VSRNet, measured in a fresh process
@@ -151,14 +145,10 @@ double activation_peak_mib(bool checkpointing) {
 }
 
 int run(const Options& o) {
-  const fs::path root = fs::temp_directory_path() / ("vsr_train_bench_" + std::to_string(getpid()));
-  MockDataOptions m;
-  m.root = root;
-  m.formats = {"small_540"};
-  m.lr_versions = {7};
-  m.count = 16;
-  m.val_count = 1;
-  write_mock_dataset(m);
+  const testing::MockDataset data("vsr_train_bench",
+                                  {{"small_540"}, {7}, /*count=*/16, /*val_count=*/1},
+                                  fs::temp_directory_path());
+  const fs::path& root = data.root();
 
   const std::vector<std::string> sets = {"DATA.data_root=" + root.string(),
                                          "TRAINING.total_steps=" + std::to_string(o.steps),
@@ -169,14 +159,16 @@ int run(const Options& o) {
                                          "MODEL.num_blocks=" + std::to_string(o.blocks),
                                          "VALIDATION.val_interval=1000000",
                                          "CHECKPOINT.checkpoint_interval=1000000"};
-  const json spec = compile_config_file(std::string(VSR_SOURCE_DIR) + "/configs/demo.yaml", sets);
+  const std::string demo = std::string(VSR_SOURCE_DIR) + "/configs/demo.yaml";
+  const TrainConfig config = load_config(demo, sets);
+  const json compiled = compile_config_file(demo, sets);
   Registry r = Registry::global();
   r.add<SyntheticBatches>();
   r.add<CountSteps>();
 
   std::string table_real, table_synth;
-  const double synth_s = run_spec(training_only(spec, true, o), r, &table_synth);
-  const double real_s = run_spec(training_only(spec, false, o), r, &table_real);
+  const double synth_s = run_spec(training_spec(config, compiled, true, o), r, &table_synth);
+  const double real_s = run_spec(training_spec(config, compiled, false, o), r, &table_real);
   std::printf(
       "train_bench: %d steps, batch %d, GT crop %d, model %d channels x %d blocks, "
       "2 decode workers, 2 torch threads\n",
@@ -193,7 +185,6 @@ int run(const Options& o) {
       "\n  peak RSS growth of 2 forward+backward passes, VSRNet 32 ch x 8 blocks, "
       "B=2, T=7, LR 64x64:\n    plain %.0f MiB, checkpointed %.0f MiB (%.0f%%)\n",
       plain, ckpt, 100 * ckpt / plain);
-  fs::remove_all(root);
   return 0;
 }
 
@@ -206,6 +197,16 @@ int main(int argc, char** argv) {
     return 0;
   }
   vsr::Options o;
+  if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
+    std::cout << "usage: train_bench [--steps 60] [--crop 96] [--batch 4] [--channels 16] "
+                 "[--blocks 2]\n"
+                 "  times --steps optimizer steps of configs/demo.yaml's train_step fed by the "
+                 "data stages\n"
+                 "  and by synthetic in-memory batches, then the peak memory of a larger "
+                 "VSRNet with and\n"
+                 "  without gradient checkpointing (tests/bench/README.md)\n";
+    return 0;
+  }
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const int v = std::atoi(argv[i + 1]);

@@ -22,6 +22,7 @@
 #include "runtime/data/mock_data.h"
 #include "runtime/model/model.h"
 #include "runtime/outputs/checkpoint.h"
+#include "tests/support/mock_dataset.h"
 
 namespace vsr {
 namespace {
@@ -101,26 +102,13 @@ TEST(Cli, CheckedInPipelinesAreInSync) {
 
 // A mock dataset in the demo's formats, for commands that check the world (validate, run).
 struct DemoData {
-  DemoData() : root(fs::path(::testing::TempDir()) / ("vsr_cli_demo_" + std::to_string(getpid()))) {
-    fs::remove_all(root);
-    MockDataOptions o;
-    o.root = root;
-    o.formats = {"small_540"};
-    o.lr_versions = {7};
-    o.count = 1;
-    o.val_count = 1;
-    write_mock_dataset(o);
-  }
-  ~DemoData() {
-    std::error_code ec;
-    fs::remove_all(root, ec);
-  }
   // --set options that point the demo config at this dataset and a scratch output folder.
   std::string sets() const {
     return " --set DATA.data_root=" + root.string() +
            " --set OUTPUT.experiments_root=" + (root / "experiments").string();
   }
-  fs::path root;
+  const testing::MockDataset data{"vsr_cli_demo"};  // small_540, 7 frames, 1 clip, 1 val image
+  const fs::path root = data.root();
 };
 
 TEST(Cli, CompileWritesTheSpecAndValidateAcceptsIt) {
@@ -286,25 +274,15 @@ namespace {
 // check-data: a mock dataset in its own per-process folder and a config pointing at it.
 struct CheckDataFixture {
   explicit CheckDataFixture(const std::string& name)
-      : root(fs::path(::testing::TempDir()) / (name + "_" + std::to_string(getpid()))),
+      : data(name, {{"small_540", "medium_169"}, {5, 7}, /*count=*/3, /*val_count=*/2}),
+        root(data.root()),
         config(root / "check.yaml"),
-        learn(root / "Universal/Mastermodell/Learn") {
-    fs::remove_all(root);
-    MockDataOptions o;
-    o.root = root;
-    o.formats = {"small_540", "medium_169"};
-    o.lr_versions = {5, 7};
-    o.count = 3;
-    o.val_count = 2;
-    write_mock_dataset(o);
+        learn(data.learn()) {
     std::ofstream(config) << "DATA:\n  data_root: \"" << root.string()
                           << "\"\n  formats: [small_540, medium_169]\n  num_workers: 2\n"
                           << "TRAINING:\n  batch_size: {small_540: 2, medium_169: 1}\n";
   }
-  ~CheckDataFixture() {
-    std::error_code ec;
-    fs::remove_all(root, ec);
-  }
+  const testing::MockDataset data;
   fs::path root, config, learn;
 };
 

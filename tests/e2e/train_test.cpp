@@ -14,10 +14,10 @@
 
 #include <opencv2/imgcodecs.hpp>
 
-#include "runtime/data/mock_data.h"
 #include "runtime/model/model.h"
 #include "runtime/outputs/checkpoint.h"
 #include "runtime/outputs/tensorboard.h"
+#include "tests/support/mock_dataset.h"
 
 namespace vsr {
 namespace {
@@ -25,30 +25,20 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-class TrainRun : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    root_ = fs::path(::testing::TempDir()) / ("vsr_e2e_train_" + std::to_string(getpid()));
-    fs::remove_all(root_);
-    MockDataOptions o;
-    o.root = root_ / "data";
-    o.formats = {"small_540"};
-    o.lr_versions = {7};
-    o.count = 4;
-    o.val_count = 2;
-    o.seed = 9;
-    write_mock_dataset(o);
-  }
-  static void TearDownTestSuite() {
-    std::error_code ec;
-    fs::remove_all(root_, ec);
+// The dataset at root_, the experiments and the logs next to it.
+class TrainRun : public testing::MockDatasetSuite<TrainRun> {
+ public:
+  static constexpr const char* kDatasetName = "vsr_e2e_train";
+  static testing::MockDatasetOptions dataset_options() {
+    return {{"small_540"}, {7}, /*count=*/4, /*val_count=*/2, /*seed=*/9};
   }
 
+ protected:
   // The demo config, shrunk to seconds.
   static std::string args(const std::string& name, int steps) {
     std::string a = std::string(VSR_SOURCE_DIR) + "/configs/demo.yaml";
     for (const std::string& set :
-         {"DATA.data_root=" + (root_ / "data").string(),
+         {"DATA.data_root=" + root_.string(),
           "OUTPUT.experiments_root=" + (root_ / "experiments").string(),
           "OUTPUT.experiment_name=" + name, "TRAINING.total_steps=" + std::to_string(steps),
           std::string("TRAINING.batch_size.small_540=2"), std::string("TRAINING.warmup_steps=2"),
@@ -61,11 +51,7 @@ class TrainRun : public ::testing::Test {
     }
     return a;
   }
-
-  static fs::path root_;
 };
-
-fs::path TrainRun::root_;
 
 int run_binary(const std::string& args, std::string* output) {
   FILE* p = popen((std::string(VSR_BINARY) + " " + args + " 2>&1").c_str(), "r");

@@ -3,7 +3,6 @@
 // stage is built) reports it with the JSON path of the param.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -12,7 +11,7 @@
 
 #include "graph/registry.h"
 #include "graph/spec.h"
-#include "runtime/data/mock_data.h"
+#include "tests/support/mock_dataset.h"
 
 namespace vsr {
 namespace {
@@ -44,22 +43,7 @@ std::string all(const std::vector<std::string>& problems) {
 
 class StageContract : public ::testing::Test {
  protected:
-  void SetUp() override {
-    root_ = fs::path(::testing::TempDir()) / ("vsr_contract_" + std::to_string(getpid()));
-    fs::remove_all(root_);
-    MockDataOptions o;
-    o.root = root_;
-    o.formats = {"small_540"};
-    o.lr_versions = {7};
-    o.count = 1;
-    o.val_count = 1;
-    write_mock_dataset(o);
-    std::ofstream(root_ / "a_file") << "not a folder";
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
+  void SetUp() override { std::ofstream(root_ / "a_file") << "not a folder"; }
   json sample_params() const {
     return {{"data_root", root_.string()},  {"category", "general"},   {"lr_version", "7frames"},
             {"formats", {"small_540"}},     {"format_weights", {1.0}}, {"batch_size", {2}},
@@ -68,7 +52,9 @@ class StageContract : public ::testing::Test {
   json train_params() const {
     return {{"model", {{"base_channels", 8}, {"num_blocks", 1}}}, {"total_steps", 10}};
   }
-  fs::path root_;
+  // small_540, 7 frames, one clip and one validation image: what every check accepts.
+  const testing::MockDataset data_{"vsr_contract"};
+  const fs::path root_ = data_.root();
 };
 
 TEST_F(StageContract, AugmentCropAgainstScaleAndFormats) {

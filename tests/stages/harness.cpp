@@ -1,11 +1,19 @@
 #include "tests/stages/harness.h"
 
+#include <torch/torch.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <map>
 #include <thread>
 
 #include "common/errors.h"
-#include "stages/data/messages.h"
+#include "runtime/config/specs.h"
+#include "runtime/data/image.h"
+#include "runtime/data/mock_data.h"
+#include "runtime/model/model.h"
+#include "runtime/outputs/checkpoint.h"
+#include "stages/infer/upscale.h"
 
 namespace vsr::testing {
 
@@ -87,6 +95,122 @@ std::unique_ptr<Stage> make_stage(const std::string& type, const json& params) {
   ctx.type = type;
   ctx.params = params_filled;
   return Registry::global().get(type).factory(ctx);
+}
+
+namespace fs = std::filesystem;
+
+TrainConfig DataStages::data_config(int workers, int steps, int prefetch,
+                                    const std::vector<std::string>& sets) {
+  std::vector<std::string> overrides = {
+      "DATA.data_root=" + root_.string(), "DATA.num_workers=" + std::to_string(workers),
+      "DATA.prefetch=" + std::to_string(prefetch), "TRAINING.total_steps=" + std::to_string(steps)};
+  overrides.insert(overrides.end(), sets.begin(), sets.end());
+  return load_config_text(R"(DATA:
+  category: general
+  lr_version: 7frames
+  formats: [small_540, medium_169]
+  format_weights: {small_540: 0.5, medium_169: 0.5}
+  augmentation: {crop: 90}
+TRAINING:
+  batch_size: {small_540: 2, medium_169: 1}
+  gradient_accumulation: {small_540: 1, medium_169: 2}
+  warmup_steps: 0
+  seed: 11
+)",
+                          "data stages test", overrides);
+}
+
+json DataStages::training_data_spec(const TrainConfig& config, double sink_delay_ms) {
+  SpecBuilder spec;
+  const std::string batches = add_training_data(spec, config);
+  spec.stage("sink", "collect_batches", {{"delay_ms", sink_delay_ms}});
+  spec.edge(batches + ".out", "sink.in");
+  return spec.build("data_stages", config.data.prefetch);
+}
+
+std::vector<std::shared_ptr<const MicroBatch>> DataStages::run_batches(
+    const json& doc, std::vector<StageStats>* stats) {
+  clear_collected();
+  const Registry& r = stage_test_registry();
+  Pipeline p(parse_spec(doc, r), r);
+  p.run();
+  if (stats) *stats = p.stats();
+  std::vector<std::shared_ptr<const MicroBatch>> out;
+  for (const auto& m : collected("sink")) out.push_back(m.as<MicroBatch>());
+  return out;
+}
+
+void InferStagesTest::SetUp() {
+  root_ = fs::path(::testing::TempDir()) / ("vsr_infer_stages_" + std::to_string(getpid()));
+  fs::remove_all(root_);
+  fs::create_directories(root_ / "lr");
+  for (int i = 0; i < 5; ++i) write_frame(i, cv::Size(40, 32));
+}
+
+void InferStagesTest::TearDown() { fs::remove_all(root_); }
+
+fs::path InferStagesTest::frame_path(int i) const {
+  return root_ / "lr" / ("000" + std::to_string(i) + ".png");
+}
+
+void InferStagesTest::write_frame(int i, cv::Size size) {
+  write_png_atomic(frame_path(i), make_mock_image(size, 100 + static_cast<std::uint64_t>(i)));
+}
+
+fs::path InferStagesTest::write_checkpoint(int frames, bool with_ema) {
+  torch::manual_seed(7);
+  VSRNet net(VSRNetOptions().base_channels(8).num_blocks(1).scale(kScale).frames(frames));
+  CheckpointData c;
+  c.step = 1;
+  c.base_channels = 8;
+  c.num_blocks = 1;
+  c.scale = kScale;
+  c.frames = frames;
+  for (const auto& p : net->named_parameters()) {
+    c.model.emplace_back(p.key(), p.value().detach().clone());
+  }
+  if (with_ema) c.ema = c.model;
+  const fs::path path = root_ / ("model_" + std::to_string(frames) + ".pth");
+  save_checkpoint(path, c);
+  return path;
+}
+
+std::vector<std::shared_ptr<const FrameWindow>> InferStagesTest::windows(int frames) {
+  auto source = make_stage("frames", {{"dir", (root_ / "lr").string()}, {"frames", frames}});
+  source->open();
+  CapturingEmitter out;
+  while (source->produce(out)) {
+  }
+  std::vector<std::shared_ptr<const FrameWindow>> w;
+  for (const auto& [port, m] : out.messages) {
+    EXPECT_EQ(port, 0u);
+    w.push_back(m.as<FrameWindow>());
+  }
+  return w;
+}
+
+std::vector<cv::Mat> InferStagesTest::upscale_all(const json& params, int frames,
+                                                  std::size_t* decoded) {
+  auto stage = make_stage("upscale", params);
+  stage->open();
+  CapturingEmitter out;
+  for (const auto& w : windows(frames)) stage->process(0, Message::of<FrameWindow>(w), out);
+  std::vector<cv::Mat> images;
+  for (const auto& [port, m] : out.messages) {
+    auto f = m.as<UpscaledFrame>();
+    EXPECT_EQ(f->index, static_cast<std::int64_t>(images.size()));
+    EXPECT_EQ(f->name, "000" + std::to_string(images.size()));
+    images.push_back(f->image);
+  }
+  if (decoded) *decoded = dynamic_cast<UpscaleStage&>(*stage).files_decoded();
+  stage->close(true);
+  return images;
+}
+
+double max_abs_diff(const cv::Mat& a, const cv::Mat& b) {
+  EXPECT_EQ(a.size(), b.size());
+  EXPECT_EQ(a.type(), b.type());
+  return cv::norm(a, b, cv::NORM_INF);
 }
 
 }  // namespace vsr::testing

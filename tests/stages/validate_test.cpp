@@ -1,4 +1,4 @@
-// validate and image_writer, driven by hand with snapshots of a tiny VSRNet.
+// validate, driven by hand with snapshots of a tiny VSRNet, and in a graph with image_writer.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -14,7 +14,6 @@
 #include "runtime/data/image.h"
 #include "runtime/data/mock_data.h"
 #include "runtime/model/model.h"
-#include "stages/sinks/image_writer.h"
 #include "stages/train/messages.h"
 #include "tests/stages/harness.h"
 
@@ -23,6 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using testing::max_abs_diff;
 
 constexpr int kFrames = 5;
 constexpr int kScale = 3;
@@ -136,10 +136,6 @@ class ValidateStageTest : public ::testing::Test {
     }
     ADD_FAILURE() << "no image " << name;
     return {};
-  }
-
-  static double max_abs_diff(const cv::Mat& a, const cv::Mat& b) {
-    return cv::norm(a, b, cv::NORM_INF);
   }
 
   static fs::path root_, val_dir_;
@@ -350,53 +346,6 @@ TEST_F(ValidateStageTest, RunsInAGraphWithTheImageWriter) {
     EXPECT_EQ(cv::imread((out_dir / step / "pred_000.png").string()).size(), cv::Size(96, 96));
     EXPECT_EQ(cv::imread((out_dir / step / "gt_001.png").string()).size(), cv::Size(93, 72));
     EXPECT_FALSE(fs::exists(out_dir / step / "pred_002.png"));  // num_images = 2
-  }
-}
-
-TEST(ImageWriter, WritesEachImageUnderItsStepFolder) {
-  const fs::path dir = fs::path(::testing::TempDir()) / "vsr_image_writer";
-  fs::remove_all(dir);
-  auto stage = testing::make_stage("image_writer", {{"dir", dir.string()}});
-  stage->open();
-  auto msg = std::make_shared<ValImages>();
-  msg->step = 500;
-  cv::Mat pred(30, 40, CV_32FC3, cv::Scalar(1.0, 0.5, 0.0));  // RGB
-  msg->images = {{"pred_000", pred},
-                 {"gt_000", cv::Mat(30, 40, CV_32FC3, cv::Scalar::all(0.25))},
-                 {"pred_001", cv::Mat(12, 21, CV_32FC3, cv::Scalar::all(2.0))}};
-  testing::CapturingEmitter out;
-  stage->process(0, Message::of<ValImages>(msg), out);
-  stage->close(true);
-  EXPECT_TRUE(out.messages.empty());
-
-  const fs::path step = dir / "step_000500";
-  const cv::Mat p = cv::imread((step / "pred_000.png").string(), cv::IMREAD_UNCHANGED);
-  ASSERT_FALSE(p.empty());
-  EXPECT_EQ(p.size(), cv::Size(40, 30));
-  EXPECT_EQ(p.type(), CV_8UC3);
-  EXPECT_EQ(p.at<cv::Vec3b>(3, 4), cv::Vec3b(0, 128, 255));  // BGR on disk
-  const cv::Mat g = cv::imread((step / "gt_000.png").string());
-  EXPECT_EQ(g.size(), cv::Size(40, 30));
-  EXPECT_EQ(g.at<cv::Vec3b>(0, 0), cv::Vec3b(64, 64, 64));
-  const cv::Mat q = cv::imread((step / "pred_001.png").string());
-  EXPECT_EQ(q.size(), cv::Size(21, 12));
-  EXPECT_EQ(q.at<cv::Vec3b>(0, 0), cv::Vec3b(255, 255, 255));  // clamped
-  std::size_t files = 0;
-  for (const auto& e : fs::directory_iterator(step)) {
-    EXPECT_EQ(e.path().extension(), ".png") << e.path();  // no temporary files left
-    ++files;
-  }
-  EXPECT_EQ(files, 3u);
-}
-
-TEST(ImageWriter, NamesStepFoldersWithSixDigitsAndNeedsADir) {
-  EXPECT_EQ(ImageWriterStage::step_dir("/x", 500), fs::path("/x/step_000500"));
-  EXPECT_EQ(ImageWriterStage::step_dir("/x", 1234567), fs::path("/x/step_1234567"));
-  try {
-    testing::make_stage("image_writer", json::object());
-    FAIL() << "no error";
-  } catch (const std::exception& e) {
-    EXPECT_THAT(e.what(), HasSubstr("dir"));
   }
 }
 

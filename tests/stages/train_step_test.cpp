@@ -1,0 +1,368 @@
+// The train_step stage, driven by hand with a tiny VSRNet (8 channels, 1 block, x2, 3 frames)
+// on 8x8 LR micro-batches: gradient accumulation, non-finite steps, what a snapshot carries,
+// the order of micro-batches.
+#include <ATen/ATen.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/errors.h"
+#include "runtime/model/model.h"
+#include "runtime/model/optim.h"
+#include "stages/data/messages.h"
+#include "stages/train/messages.h"
+#include "tests/stages/harness.h"
+
+namespace vsr {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int kFrames = 3;
+constexpr int kScale = 2;
+constexpr int kLr = 8;  // LR side; GT is kLr * kScale
+constexpr int kSeed = 3;
+
+// A tiny model's params; `extra` is merged in (nested groups member by member).
+json train_params(const json& extra = json::object()) {
+  json p = {{"model", {{"base_channels", 8}, {"num_blocks", 1}}},
+            {"optim", {{"learning_rate", 1e-4}}},
+            {"scale", kScale},
+            {"frames", kFrames},
+            {"total_steps", 3},
+            {"device", "cpu"},
+            {"threads", 1},
+            {"seed", kSeed},
+            {"val_interval", 1000},
+            {"checkpoint_interval", 1000}};
+  p.merge_patch(extra);
+  return p;
+}
+
+// `samples` LR stacks [samples, T, 3, 8, 8] and their GT [samples, 3, 16, 16], from `seed`.
+struct Samples {
+  at::Tensor lr, gt;
+};
+Samples samples(int samples, std::uint64_t seed) {
+  torch::manual_seed(seed);
+  Samples s;
+  s.lr = torch::rand({samples, kFrames, 3, kLr, kLr});
+  s.gt = torch::rand({samples, 3, kLr * kScale, kLr * kScale});
+  return s;
+}
+
+Message micro_batch(std::int64_t seq, std::int64_t step, int micro, int accum, at::Tensor lr,
+                    at::Tensor gt) {
+  auto mb = std::make_shared<MicroBatch>();
+  mb->seq = seq;
+  mb->step = step;
+  mb->micro = micro;
+  mb->accum = accum;
+  mb->format = "small_540";
+  mb->lr = std::move(lr);
+  mb->gt = std::move(gt);
+  return Message::of<MicroBatch>(mb);
+}
+
+// What the stage emitted, by port.
+struct Emitted {
+  std::vector<std::shared_ptr<const StepEvent>> events;
+  std::vector<std::shared_ptr<const ModelSnapshot>> snapshots;
+};
+Emitted split_ports(const testing::CapturingEmitter& out) {
+  Emitted e;
+  for (const auto& [port, m] : out.messages) {
+    if (port == 0) e.events.push_back(m.as<StepEvent>());
+    if (port == 1) e.snapshots.push_back(m.as<ModelSnapshot>());
+  }
+  return e;
+}
+
+// Expects b to hold a's names and shapes, each tensor close to a's: elementwise
+// |b - a| <= rtol |a| + atol, or, with atol < 0, in norm: ||b - a|| <= rtol ||a||.
+void expect_close(const NamedTensors& a, const NamedTensors& b, double rtol, double atol) {
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto& [name, expected] = a[i];
+    ASSERT_EQ(b[i].first, name);
+    ASSERT_EQ(b[i].second.sizes(), expected.sizes()) << name;
+    const at::Tensor diff = b[i].second - expected;
+    if (atol < 0) {
+      EXPECT_LE(diff.norm().item<double>(), rtol * expected.norm().item<double>()) << name;
+    } else {
+      EXPECT_TRUE(at::allclose(b[i].second, expected, rtol, atol))
+          << name << ": max |diff| " << diff.abs().max().item<double>();
+    }
+  }
+}
+
+// The largest elementwise |a - b| over lists of the same names and shapes.
+double largest_difference(const NamedTensors& a, const NamedTensors& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double out = 0;
+  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    out = std::max(out, (a[i].second - b[i].second).abs().max().item<double>());
+  }
+  return out;
+}
+
+std::vector<std::string> names_of(const NamedTensors& tensors) {
+  std::vector<std::string> out;
+  for (const auto& [name, t] : tensors) out.push_back(name);
+  return out;
+}
+
+// The stage's network as its open() builds it: the same seed, the same initial weights.
+VSRNet initial_net() {
+  torch::manual_seed(kSeed);
+  return VSRNet(VSRNetOptions().base_channels(8).num_blocks(1).scale(kScale).frames(kFrames));
+}
+
+// The loss of the initial network, computed outside the stage.
+double initial_loss(const at::Tensor& lr, const at::Tensor& gt) {
+  VSRNet net = initial_net();
+  torch::NoGradGuard no_grad;
+  return compute_loss(LossKind::kCharbonnier, net->forward(lr), gt).item<double>();
+}
+
+TEST(TrainStepStage, TwoMicroBatchesOfTwoStepLikeOneOfFour) {
+  // Three steps, so that every weight has had a gradient (the last upsampling conv starts at
+  // zero: in the first step only it gets one).
+  std::vector<Samples> data;
+  for (int step = 0; step < 3; ++step) data.push_back(samples(4, 10 + step));
+  auto whole = testing::make_stage("train_step", train_params());
+  auto halves = testing::make_stage("train_step", train_params());
+  testing::CapturingEmitter whole_out, halves_out;
+  whole->open();
+  for (int step = 0; step < 3; ++step) {
+    whole->process(0, micro_batch(step, step, 0, 1, data[step].lr, data[step].gt), whole_out);
+  }
+  halves->open();
+  for (int step = 0; step < 3; ++step) {
+    for (int micro = 0; micro < 2; ++micro) {
+      const auto part = torch::indexing::Slice(2 * micro, 2 * micro + 2);
+      halves->process(0,
+                      micro_batch(2 * step + micro, step, micro, 2, data[step].lr.index({part}),
+                                  data[step].gt.index({part})),
+                      halves_out);
+    }
+  }
+  const Emitted a = split_ports(whole_out), b = split_ports(halves_out);
+  ASSERT_EQ(a.events.size(), 3u);
+  ASSERT_EQ(b.events.size(), 3u);  // one per step, not per micro-batch
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE("step " + std::to_string(i + 1));
+    EXPECT_EQ(b.events[i]->step, i + 1);
+    EXPECT_EQ(b.events[i]->samples, 4);
+    EXPECT_FALSE(b.events[i]->skipped);
+    EXPECT_NEAR(b.events[i]->loss, a.events[i]->loss, 1e-6 * a.events[i]->loss);
+    // The gradient itself, not only its direction: each half's loss was divided by 2.
+    EXPECT_NEAR(b.events[i]->grad_norm, a.events[i]->grad_norm, 1e-4 * a.events[i]->grad_norm);
+    EXPECT_GT(a.events[i]->grad_norm, 0);
+    EXPECT_DOUBLE_EQ(b.events[i]->lr, a.events[i]->lr);
+  }
+  // The first step's loss is the mean of the halves' losses under the initial weights.
+  const auto first = torch::indexing::Slice(0, 2), second = torch::indexing::Slice(2, 4);
+  const double half1 = initial_loss(data[0].lr.index({first}), data[0].gt.index({first}));
+  const double half2 = initial_loss(data[0].lr.index({second}), data[0].gt.index({second}));
+  EXPECT_NE(half1, half2);
+  EXPECT_NEAR(b.events[0]->loss, (half1 + half2) / 2, 1e-6 * half1);
+  EXPECT_NEAR(a.events[0]->loss, initial_loss(data[0].lr, data[0].gt), 1e-6 * half1);
+
+  ASSERT_EQ(a.snapshots.size(), 1u);  // the last step
+  ASSERT_EQ(b.snapshots.size(), 1u);
+  // Weights to 1e-5 relative, or 1e-7 absolute (a thousandth of one step's move at lr 1e-4:
+  // Adam divides gradients near zero by their own size, so their rounding shows); Adam's
+  // moments, which scale with the gradient, to 1e-5 in norm.
+  expect_close(a.snapshots[0]->model, b.snapshots[0]->model, 1e-5, /*atol=*/1e-7);
+  expect_close(a.snapshots[0]->optimizer_state, b.snapshots[0]->optimizer_state, 1e-5,
+               /*atol=*/-1);
+  // And training moved the weights, so the comparison above means something.
+  NamedTensors start;
+  for (const auto& p : initial_net()->named_parameters()) start.emplace_back(p.key(), p.value());
+  EXPECT_GT(largest_difference(a.snapshots[0]->model, start), 1e-4);
+}
+
+TEST(TrainStepStage, NonFiniteStepsAreSkippedAndTenInARowStopTheRun) {
+  auto stage = testing::make_stage(
+      "train_step",
+      train_params({{"total_steps", 100}, {"val_interval", 1}, {"optim", {{"ema_decay", 0.5}}}}));
+  stage->open();
+  testing::CapturingEmitter out;
+  const Samples good = samples(2, 1);
+  // A NaN in the GT: the loss and every gradient are NaN.
+  Samples bad = samples(2, 2);
+  bad.gt.index_put_({0, 1, 2, 3}, std::nan(""));
+  // A NaN in the LR stack goes through the flow network into the sampling grid, which crashed
+  // LibTorch 1.13's CPU grid_sample backward (pytorch/pytorch#24823) until flow_warp guarded
+  // its grid: the later bad steps use such a stack.
+  Samples bad_lr = samples(2, 3);
+  bad_lr.lr.index_put_({0, 0, 0, 1, 1}, std::nan(""));
+  stage->process(0, micro_batch(0, 0, 0, 1, good.lr, good.gt), out);
+  stage->process(0, micro_batch(1, 1, 0, 1, bad.lr, bad.gt), out);
+  const Emitted first = split_ports(out);
+  ASSERT_EQ(first.events.size(), 2u);
+  ASSERT_EQ(first.snapshots.size(), 2u);  // val_interval 1: before and after the bad step
+  EXPECT_FALSE(first.events[0]->skipped);
+  EXPECT_TRUE(first.events[1]->skipped);
+  EXPECT_EQ(first.events[1]->step, 2);
+  EXPECT_TRUE(std::isnan(first.events[1]->loss));
+  const ModelSnapshot& before = *first.snapshots[0];
+  const ModelSnapshot& after = *first.snapshots[1];
+  ASSERT_EQ(after.model.size(), before.model.size());
+  for (std::size_t i = 0; i < before.model.size(); ++i) {
+    EXPECT_TRUE(at::equal(after.model[i].second, before.model[i].second)) << before.model[i].first;
+    EXPECT_TRUE(at::equal(after.ema[i].second, before.ema[i].second)) << before.ema[i].first;
+  }
+  ASSERT_EQ(after.optimizer_state.size(), before.optimizer_state.size());
+  for (std::size_t i = 0; i < before.optimizer_state.size(); ++i) {
+    EXPECT_TRUE(at::equal(after.optimizer_state[i].second, before.optimizer_state[i].second))
+        << before.optimizer_state[i].first;
+  }
+
+  // Steps 2..10 are skipped; the tenth non-finite step in a row (step 11) ends the run.
+  for (std::int64_t seq = 2; seq <= 9; ++seq) {
+    stage->process(0, micro_batch(seq, seq, 0, 1, bad_lr.lr, bad_lr.gt), out);
+  }
+  EXPECT_TRUE(split_ports(out).events.back()->skipped);
+  EXPECT_EQ(split_ports(out).events.back()->step, 10);
+  try {
+    stage->process(0, micro_batch(10, 10, 0, 1, bad_lr.lr, bad_lr.gt), out);
+    FAIL() << "expected RunError";
+  } catch (const RunError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("not finite for 10 steps in a row (step 11)"));
+    EXPECT_THAT(e.what(), HasSubstr("TRAINING.learning_rate"));
+  }
+}
+
+TEST(TrainStepStage, SnapshotsCarryTheStepItsPurposeTheArchitectureAndTheTrainingState) {
+  // total_steps 4, val_interval 2, checkpoint_interval 3: snapshots after steps 2 (validate),
+  // 3 (checkpoint) and 4 (the last: both, and final).
+  auto stage = testing::make_stage("train_step", train_params({{"total_steps", 4},
+                                                               {"val_interval", 2},
+                                                               {"checkpoint_interval", 3},
+                                                               {"optim", {{"ema_decay", 0.9}}}}));
+  stage->open();
+  testing::CapturingEmitter out;
+  for (int step = 0; step < 4; ++step) {
+    const Samples s = samples(2, 20 + step);
+    stage->process(0, micro_batch(step, step, 0, 1, s.lr, s.gt), out);
+  }
+  const Emitted e = split_ports(out);
+  ASSERT_EQ(e.events.size(), 4u);
+  ASSERT_EQ(e.snapshots.size(), 3u);
+  struct Expected {
+    std::int64_t step;
+    bool validate, checkpoint, final;
+  };
+  const Expected expected[] = {
+      {2, true, false, false}, {3, false, true, false}, {4, true, true, true}};
+  const auto params = initial_net()->named_parameters();
+  for (std::size_t k = 0; k < 3; ++k) {
+    const ModelSnapshot& s = *e.snapshots[k];
+    SCOPED_TRACE("snapshot of step " + std::to_string(s.step));
+    EXPECT_EQ(s.step, expected[k].step);
+    EXPECT_EQ(s.total_steps, 4);
+    EXPECT_EQ(s.validate, expected[k].validate);
+    EXPECT_EQ(s.checkpoint, expected[k].checkpoint);
+    EXPECT_EQ(s.final, expected[k].final);
+    EXPECT_EQ(s.base_channels, 8);
+    EXPECT_EQ(s.num_blocks, 1);
+    EXPECT_EQ(s.scale, kScale);
+    EXPECT_EQ(s.frames, kFrames);
+    EXPECT_EQ(s.optimizer_type, "adam");
+    EXPECT_DOUBLE_EQ(s.learning_rate, e.events[s.step - 1]->lr);
+    // The network's names and shapes, in its order, for the model and the EMA.
+    ASSERT_EQ(s.model.size(), params.size());
+    ASSERT_EQ(s.ema.size(), params.size());
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      EXPECT_EQ(s.model[i].first, params[i].key());
+      EXPECT_EQ(s.model[i].second.sizes(), params[i].value().sizes()) << params[i].key();
+      EXPECT_EQ(s.ema[i].first, params[i].key());
+      EXPECT_EQ(s.ema[i].second.sizes(), params[i].value().sizes()) << params[i].key();
+    }
+    EXPECT_EQ(s.param_names, names_of(s.model));
+    // Adam's state of every parameter, by index: moments of its shape and the step count.
+    std::map<std::string, at::Tensor> state(s.optimizer_state.begin(), s.optimizer_state.end());
+    EXPECT_EQ(state.size(), 3 * params.size());
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const std::string prefix = "state." + std::to_string(i) + ".";
+      ASSERT_TRUE(state.count(prefix + "exp_avg")) << prefix;
+      ASSERT_TRUE(state.count(prefix + "exp_avg_sq")) << prefix;
+      ASSERT_TRUE(state.count(prefix + "step")) << prefix;
+      EXPECT_EQ(state[prefix + "exp_avg"].sizes(), params[i].value().sizes());
+      EXPECT_EQ(state[prefix + "exp_avg_sq"].sizes(), params[i].value().sizes());
+      EXPECT_EQ(state[prefix + "step"].item<double>(), static_cast<double>(s.step));
+    }
+  }
+  // The EMA trails the weights: after four steps it is not the model.
+  EXPECT_GT(largest_difference(e.snapshots[2]->ema, e.snapshots[2]->model), 1e-5);
+}
+
+TEST(TrainStepStage, SnapshotsHaveNoEmaWithoutItAndStateOnlyForTrainedParams) {
+  // adamw, EMA off, the flow network frozen for the whole (one-step) run.
+  auto stage = testing::make_stage(
+      "train_step", train_params({{"total_steps", 1},
+                                  {"model", {{"flow_freeze_steps", 1}}},
+                                  {"optim", {{"optimizer", "adamw"}, {"ema_decay", 0.0}}}}));
+  stage->open();
+  testing::CapturingEmitter out;
+  const Samples s = samples(2, 5);
+  stage->process(0, micro_batch(0, 0, 0, 1, s.lr, s.gt), out);
+  const Emitted e = split_ports(out);
+  ASSERT_EQ(e.snapshots.size(), 1u);
+  const ModelSnapshot& snap = *e.snapshots[0];
+  EXPECT_TRUE(snap.final);
+  EXPECT_TRUE(snap.validate);
+  EXPECT_TRUE(snap.checkpoint);
+  EXPECT_EQ(snap.optimizer_type, "adamw");
+  EXPECT_TRUE(snap.ema.empty());
+  ASSERT_FALSE(snap.model.empty());
+  EXPECT_EQ(snap.param_names, names_of(snap.model));
+  std::map<std::string, at::Tensor> state(snap.optimizer_state.begin(), snap.optimizer_state.end());
+  std::size_t flow = 0;
+  for (std::size_t i = 0; i < snap.param_names.size(); ++i) {
+    const std::string prefix = "state." + std::to_string(i) + ".";
+    const bool frozen = snap.param_names[i].rfind("flow.", 0) == 0;
+    flow += frozen;
+    for (const char* entry : {"exp_avg", "exp_avg_sq", "step"}) {
+      EXPECT_EQ(state.count(prefix + entry), frozen ? 0u : 1u)
+          << snap.param_names[i] << " " << entry;
+    }
+  }
+  EXPECT_GT(flow, 0u);
+  EXPECT_EQ(state.size(), 3 * (snap.param_names.size() - flow));
+}
+
+TEST(TrainStepStage, MicroBatchesOutOfOrderNameTheExpectedSeq) {
+  auto stage = testing::make_stage("train_step", train_params());
+  stage->open();
+  testing::CapturingEmitter out;
+  const Samples s = samples(1, 7);
+  stage->process(0, micro_batch(0, 0, 0, 2, s.lr, s.gt), out);
+  try {
+    stage->process(0, micro_batch(2, 1, 0, 2, s.lr, s.gt), out);
+    FAIL() << "expected RunError";
+  } catch (const RunError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("micro-batch 2 arrived, expected 1"));
+    EXPECT_THAT(e.what(), HasSubstr("in order"));
+  }
+  EXPECT_TRUE(out.messages.empty());  // the step was never completed
+
+  auto fresh = testing::make_stage("train_step", train_params());
+  fresh->open();
+  try {
+    fresh->process(0, micro_batch(1, 0, 0, 1, s.lr, s.gt), out);
+    FAIL() << "expected RunError";
+  } catch (const RunError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("micro-batch 1 arrived, expected 0"));
+  }
+}
+
+}  // namespace
+}  // namespace vsr

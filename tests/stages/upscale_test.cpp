@@ -1,0 +1,100 @@
+// The upscale stage, with tiny untrained checkpoints (an untrained VSRNet outputs exactly
+// bicubic upscaling of the centre frame), tiled or whole, model or EMA weights.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "common/errors.h"
+#include "runtime/data/image.h"
+#include "tests/stages/harness.h"
+
+namespace vsr {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using testing::InferStagesTest;
+using testing::max_abs_diff;
+
+cv::Mat clamp01(const cv::Mat& img) {
+  cv::Mat out;
+  cv::min(img, 1.0, out);
+  cv::max(out, 0.0, out);
+  return out;
+}
+
+TEST_F(InferStagesTest, UntrainedModelIsBicubicTiledOrNotAndDecodesEachFileOnce) {
+  const fs::path ckpt = write_checkpoint(3, /*with_ema=*/true);
+  std::size_t decoded = 0;
+  const auto whole =
+      upscale_all({{"checkpoint", ckpt.string()}, {"frames", 3}, {"device", "cpu"}, {"threads", 1}},
+                  3, &decoded);
+  EXPECT_EQ(decoded, 5u);
+  const auto tiled = upscale_all({{"checkpoint", ckpt.string()},
+                                  {"frames", 3},
+                                  {"tile", 20},
+                                  {"tile_overlap", 8},
+                                  {"device", "cpu"},
+                                  {"threads", 1}},
+                                 3);
+  ASSERT_EQ(whole.size(), 5u);
+  ASSERT_EQ(tiled.size(), 5u);
+  for (int i = 0; i < 5; ++i) {
+    const cv::Mat expected = clamp01(bicubic_upscale(read_image_rgb(frame_path(i)), kScale));
+    EXPECT_EQ(whole[i].size(), cv::Size(80, 64));
+    EXPECT_LT(max_abs_diff(whole[i], expected), 1e-4) << i;
+    EXPECT_LT(max_abs_diff(tiled[i], whole[i]), 1e-4) << i;
+  }
+}
+
+TEST_F(InferStagesTest, ModelWeightsWithoutEmaWork) {
+  const fs::path ckpt = write_checkpoint(3, /*with_ema=*/false);
+  for (const char* weights : {"ema", "model"}) {
+    const auto out = upscale_all(
+        {{"checkpoint", ckpt.string()}, {"frames", 3}, {"weights", weights}, {"device", "cpu"}}, 3);
+    ASSERT_EQ(out.size(), 5u) << weights;
+  }
+}
+
+TEST_F(InferStagesTest, FrameCountMismatchWithTheCheckpointIsAClearError) {
+  const fs::path ckpt = write_checkpoint(3, true);
+  auto stage = testing::make_stage("upscale", {{"checkpoint", ckpt.string()}, {"frames", 5}});
+  try {
+    stage->open();
+    FAIL() << "expected DataError";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr(ckpt.string() + " is a 3-frame model"));
+    EXPECT_THAT(e.what(), HasSubstr("params.frames is 5"));
+  }
+}
+
+TEST_F(InferStagesTest, MissingCheckpointIsNamed) {
+  auto stage =
+      testing::make_stage("upscale", {{"checkpoint", (root_ / "no.pth").string()}, {"frames", 3}});
+  try {
+    stage->open();
+    FAIL() << "expected DataError";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr((root_ / "no.pth").string()));
+  }
+}
+
+TEST_F(InferStagesTest, FramesOfAnotherSizeAreNamedWithBothSizes) {
+  write_frame(2, cv::Size(36, 32));
+  const fs::path ckpt = write_checkpoint(3, true);
+  try {
+    upscale_all({{"checkpoint", ckpt.string()}, {"frames", 3}, {"device", "cpu"}}, 3);
+    FAIL() << "expected DataError";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr(frame_path(2).string() + " is 36x32"));
+    EXPECT_THAT(e.what(), HasSubstr("is 40x32"));
+  }
+}
+
+}  // namespace
+}  // namespace vsr
