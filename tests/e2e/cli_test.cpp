@@ -22,6 +22,7 @@
 #include "runtime/data/mock_data.h"
 #include "runtime/model/model.h"
 #include "runtime/outputs/checkpoint.h"
+#include "tests/support/command.h"
 #include "tests/support/mock_dataset.h"
 
 namespace vsr {
@@ -30,21 +31,10 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-struct Result {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
+using Result = testing::CommandResult;  // out: stdout and stderr together
 
 Result run(const std::string& args) {
-  Result r;
-  const std::string cmd = std::string(VSR_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf{};
-  std::size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return testing::run_command(std::string(VSR_BINARY) + " " + args + " 2>&1");
 }
 
 std::string read(const fs::path& p) {

@@ -18,6 +18,7 @@
 
 #include "common/errors.h"
 #include "runtime/config/config.h"
+#include "tests/support/command.h"
 
 namespace vsr {
 namespace {
@@ -119,13 +120,9 @@ const SchemaRun& schema_run() {
       std::ofstream(p) << c.yaml;
       cmd += " '" + p.string() + "'";
     }
-    FILE* pipe = popen(cmd.c_str(), "r");
-    std::string out;
-    std::array<char, 4096> buf{};
-    std::size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-    const int status = pclose(pipe);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    const testing::CommandResult result = testing::run_command(cmd);
+    const std::string& out = result.out;
+    if (result.code != 0) {
       r.error = "tests/validate_configs.py failed (" + cmd + "):\n" + out +
                 "\nrun scripts/setup.sh if .venv-test is incomplete";
       return r;

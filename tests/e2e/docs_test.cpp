@@ -17,6 +17,7 @@
 #include "runtime/cli/docs.h"
 #include "runtime/config/config.h"
 #include "runtime/data/formats.h"
+#include "tests/support/command.h"
 
 namespace vsr {
 namespace {
@@ -33,21 +34,9 @@ std::string read(const fs::path& p) {
   return s.str();
 }
 
-struct Output {
-  int code = -1;
-  std::string out;  // stdout only
-};
-
-Output run(const std::string& args) {
-  Output r;
-  const std::string cmd = std::string(VSR_BINARY) + " " + args + " 2>/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf{};
-  std::size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+// stdout only.
+testing::CommandResult run(const std::string& args) {
+  return testing::run_command(std::string(VSR_BINARY) + " " + args + " 2>/dev/null");
 }
 
 // "" when equal, else the first line that differs in each (the whole texts would bury it).
@@ -84,10 +73,10 @@ TEST(Docs, ConfigSchemaFileIsTheGeneratedSchema) {
 }
 
 TEST(Docs, CommandsPrintTheGenerators) {
-  const Output stages = run("stages --markdown");
+  const testing::CommandResult stages = run("stages --markdown");
   EXPECT_EQ(stages.code, 0);
   EXPECT_EQ(first_difference(stages.out, stages_markdown(Registry::global())), "");
-  const Output schema = run("schema");
+  const testing::CommandResult schema = run("schema");
   EXPECT_EQ(schema.code, 0);
   EXPECT_EQ(first_difference(schema.out, config_json_schema().dump(2) + "\n"), "");
   EXPECT_EQ(run("stages --markdown augment").code, 2);

@@ -17,6 +17,7 @@
 #include "runtime/model/model.h"
 #include "runtime/outputs/checkpoint.h"
 #include "runtime/outputs/tensorboard.h"
+#include "tests/support/command.h"
 #include "tests/support/mock_dataset.h"
 
 namespace vsr {
@@ -54,12 +55,10 @@ class TrainRun : public testing::MockDatasetSuite<TrainRun> {
 };
 
 int run_binary(const std::string& args, std::string* output) {
-  FILE* p = popen((std::string(VSR_BINARY) + " " + args + " 2>&1").c_str(), "r");
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) output->append(buf, n);
-  const int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const testing::CommandResult r =
+      testing::run_command(std::string(VSR_BINARY) + " " + args + " 2>&1");
+  *output += r.out;
+  return r.code;
 }
 
 TEST_F(TrainRun, WritesTheWholeExperimentTree) {
