@@ -76,7 +76,7 @@ Args parse_args(int argc, char** argv, const std::vector<std::string>& valued) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--spec-only" || arg == "--markdown") {
-      a.options[arg] = "1";
+      a.options.emplace(arg, "1");  // (assigning a literal trips GCC 12's -Wrestrict in C++20)
     } else if (arg.rfind("--", 0) == 0) {
       bool known = false;
       for (const auto& v : valued) known |= (v == arg);

@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
+#include <torch/optim/optimizer.h>
 #include <torch/version.h>
 
 #include <algorithm>
@@ -18,6 +19,17 @@
 #endif
 
 namespace vsr {
+
+torch::optim::OptimizerParamState* optimizer_param_state(torch::optim::Optimizer& optimizer,
+                                                         const at::Tensor& param) {
+  auto& states = optimizer.state();
+#if TORCH_VERSION_MAJOR >= 2
+  const auto it = states.find(param.unsafeGetTensorImpl());
+#else
+  const auto it = states.find(c10::guts::to_string(param.unsafeGetTensorImpl()));
+#endif
+  return it == states.end() ? nullptr : it->second.get();
+}
 namespace {
 
 void apply_autocast_state(const AutocastState& s) {

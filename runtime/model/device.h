@@ -2,15 +2,27 @@
 // LibTorch-version-specific calls. LibTorch 1.13 (Debian) has a per-device autocast API
 // (at::autocast::set_cpu_enabled, set_autocast_gpu_dtype, ...); 2.4 and later have a
 // device-generic one (set_autocast_enabled(device_type, on)). device.cpp picks one with
-// TORCH_VERSION_MAJOR/MINOR, so callers never see the difference.
+// TORCH_VERSION_MAJOR/MINOR, so callers never see the difference. The same holds for the key
+// of an optimizer's per-parameter state (optimizer_param_state).
 #pragma once
 
+#include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
 #include <string>
 
+namespace torch::optim {
+class Optimizer;
+class OptimizerParamState;
+}  // namespace torch::optim
+
 namespace vsr {
+
+// The optimizer's state of `param`, or nullptr before its first step. (LibTorch 1.x keys the
+// state map by a string made from the TensorImpl's address, 2.x by the TensorImpl pointer.)
+torch::optim::OptimizerParamState* optimizer_param_state(torch::optim::Optimizer& optimizer,
+                                                         const at::Tensor& param);
 
 // Mixed-precision mode from the config (`mixed_precision: off|bf16|fp16`).
 enum class Precision { kOff, kBf16, kFp16 };

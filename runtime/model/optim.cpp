@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "common/errors.h"
+#include "runtime/model/device.h"
 
 namespace vsr {
 namespace {
@@ -267,21 +268,20 @@ CheckpointData capture_training_state(torch::nn::Module& model, const Ema* ema,
   const auto params = model.named_parameters();
   c.model = cpu_copy(params);
   if (ema) c.ema = cpu_copy(ema->state());
-  auto& states = optimizer.state();
   for (std::size_t i = 0; i < params.size(); ++i) {
     const torch::Tensor& p = params[i].value();
     c.param_names.push_back(params[i].key());
-    auto it = states.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
-    if (it == states.end()) continue;
+    torch::optim::OptimizerParamState* state = optimizer_param_state(optimizer, p);
+    if (!state) continue;
     const std::string prefix = "state." + std::to_string(i) + ".";
     auto add = [&](const char* name, const torch::Tensor& t) {
       c.optimizer_state.emplace_back(prefix + name, t.detach().to(torch::kCPU).clone());
     };
-    if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(it->second.get())) {
+    if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(state)) {
       add("exp_avg", adam->exp_avg());
       add("exp_avg_sq", adam->exp_avg_sq());
       add("step", torch::tensor(static_cast<double>(adam->step())));
-    } else if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(it->second.get())) {
+    } else if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(state)) {
       add("exp_avg", adamw->exp_avg());
       add("exp_avg_sq", adamw->exp_avg_sq());
       add("step", torch::tensor(static_cast<double>(adamw->step())));
