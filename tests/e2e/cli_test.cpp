@@ -124,6 +124,23 @@ TEST(Cli, CompileWritesTheSpecAndValidateAcceptsIt) {
   EXPECT_THAT(v.out, HasSubstr(": ok ("));
 }
 
+// A failure during a run keeps the kind of its cause, and the exit code says which: a dataset
+// file that exists but cannot be decoded is a data error (3), named with its stage and file.
+TEST(Cli, ADataErrorInAStageEndsTheRunWithExitCode3) {
+  const DemoData data;
+  const fs::path gt = data.root / "Universal/Mastermodell/Learn/Patches/GT";
+  ASSERT_TRUE(fs::is_directory(gt));
+  for (const auto& e : fs::directory_iterator(gt)) {
+    std::ofstream(e.path(), std::ios::trunc) << "not a PNG";
+  }
+  const Result r = run("run " + (kSource / "configs/demo.yaml").string() + data.sets() +
+                       " --set TRAINING.total_steps=2 --set TRAINING.warmup_steps=0"
+                       " --set TRAINING.threads=1");
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("vsr_flow: data error: stage 'decode' (type decode) failed: "));
+  EXPECT_THAT(r.out, HasSubstr(gt.string()));
+}
+
 // The two cases a new user met: validate said ok and run failed later. Now validate reports
 // both, each with the config key and where it was set, and exits 2.
 TEST(Cli, ValidateRunsEveryStageCheckWithTheConfigKey) {
