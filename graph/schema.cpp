@@ -82,6 +82,15 @@ json fill_defaults(const std::vector<ParamSpec>& specs, json given) {
   return given;
 }
 
+void for_each_param(const std::vector<ParamSpec>& params,
+                    const std::function<void(const ParamSpec&, const std::string&)>& visit,
+                    const std::string& prefix) {
+  for (const auto& p : params) {
+    visit(p, prefix + p.name);
+    for_each_param(p.members, visit, prefix + p.name + ".");
+  }
+}
+
 const ParamSpec* ParamSpec::member(const std::string& member_name) const {
   return find_named(members, member_name);
 }

@@ -90,6 +90,12 @@ class ParamProblems {
   std::vector<std::pair<std::string, std::string>> items_;
 };
 
+// Calls visit(param, name) for every param of `params` and, after each group, for its members,
+// named with their group: "model", "model.base_channels", ... (for listings of a schema).
+void for_each_param(const std::vector<ParamSpec>& params,
+                    const std::function<void(const ParamSpec&, const std::string&)>& visit,
+                    const std::string& prefix = "");
+
 // A check of a stage's params (every default and shared value filled in, every param valid).
 using ParamCheck = std::function<void(const json& params, ParamProblems& problems)>;
 

@@ -57,7 +57,9 @@ class Checker {
     check_edges();
     check_inputs_connected();
     check_cycles();
-    if (problems_.empty() && out) *out = std::move(spec_);
+    const bool resolved = std::all_of(problems_.begin(), problems_.end(),
+                                      [](const SpecProblem& p) { return p.world; });
+    if (resolved && out) *out = std::move(spec_);
     return problems_;
   }
 

@@ -80,7 +80,8 @@ struct CheckOptions {
 };
 
 // Every problem of `doc` at once, each stage's checks included; fills `*out` (when given)
-// with the resolved spec if there are none.
+// with the resolved spec if there are none but problems of the world (so a caller may report
+// those as warnings and still use the spec).
 std::vector<SpecProblem> check_spec(const json& doc, const Registry& registry, Spec* out = nullptr,
                                     const CheckOptions& options = {});
 

@@ -124,18 +124,13 @@ void print_stage(const StageType& t) {
     std::cout << "  out " << p.name << ": " << p.type << (p.doc.empty() ? "" : "  " + p.doc)
               << "\n";
   }
-  const auto print_params = [](const std::vector<ParamSpec>& params, const std::string& prefix,
-                               const auto& self) -> void {
-    for (const auto& p : params) {
-      const std::string detail = p.type_text();
-      std::cout << "  param " << prefix << p.name << " (" << to_string(p.type) << ", "
-                << (p.required ? std::string("required") : "default " + p.default_value.dump())
-                << ")  " << p.doc << (detail != to_string(p.type) ? "  [" + detail + "]" : "")
-                << "\n";
-      self(p.members, prefix + p.name + ".", self);
-    }
-  };
-  print_params(s.params(), "", print_params);
+  for_each_param(s.params(), [](const ParamSpec& p, const std::string& name) {
+    const std::string detail = p.type_text();
+    std::cout << "  param " << name << " (" << to_string(p.type) << ", "
+              << (p.required ? std::string("required") : "default " + p.default_value.dump())
+              << ")  " << p.doc << (detail != to_string(p.type) ? "  [" + detail + "]" : "")
+              << "\n";
+  });
   for (const auto& c : s.checks()) {
     std::cout << "  check " << (c.world ? "(world) " : "") << c.what << "\n";
   }

@@ -28,21 +28,21 @@ ProblemLabel config_label(const TrainConfig& config, const json& spec) {
   const json sources = spec.at("meta").value("sources", json::object());
   return [config, sources](const SpecProblem& p) {
     if (p.stage.empty() || p.param.empty()) return p.path;
-    const std::string top = p.param.substr(0, p.param.find('.'));
-    for (const std::string& ref : {p.stage + "." + p.param, "shared." + top}) {
-      if (p.path.rfind("$.shared.", 0) == 0 && ref.rfind("shared.", 0) != 0) continue;
-      if (!sources.contains(ref)) continue;
-      const std::string key = sources.at(ref).get<std::string>();
-      return config.where(key) + ": " + key;
-    }
-    return p.path;
+    // A value taken from the spec's shared values came from the key that set that value.
+    const bool shared = p.path.rfind("$.shared.", 0) == 0;
+    const std::string ref =
+        shared ? "shared." + p.param.substr(0, p.param.find('.')) : p.stage + "." + p.param;
+    if (!sources.contains(ref)) return p.path;
+    const std::string key = sources.at(ref).get<std::string>();
+    return config.where(key) + ": " + key;
   };
 }
 
 // Checks `doc` whole; problems of the world go to `warnings` (when given) instead of failing.
 Spec check_whole(const json& doc, const std::string& origin, const ProblemLabel& label,
                  std::vector<std::string>* warnings) {
-  std::vector<SpecProblem> problems = check_spec(doc, Registry::global());
+  Spec spec;
+  std::vector<SpecProblem> problems = check_spec(doc, Registry::global(), &spec);
   std::vector<SpecProblem> world;
   for (auto it = problems.begin(); warnings && it != problems.end();) {
     if (it->world) {
@@ -54,7 +54,7 @@ Spec check_whole(const json& doc, const std::string& origin, const ProblemLabel&
   }
   if (!problems.empty()) throw SpecError(format_spec_problems(origin, problems, label));
   for (const auto& p : world) warnings->push_back((label ? label(p) : p.path) + ": " + p.message);
-  return parse_spec(doc, Registry::global(), origin, CheckOptions{/*world=*/false});
+  return spec;
 }
 
 Spec check_compiled(const json& doc, const TrainConfig& config, const std::string& origin,

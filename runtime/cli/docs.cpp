@@ -49,18 +49,17 @@ std::string port_types(const std::vector<PortSpec>& ports) {
   return out.empty() ? "none" : out;
 }
 
-void param_rows(const std::vector<ParamSpec>& params, const std::string& prefix, std::string& out) {
-  for (const auto& p : params) {
+void param_rows(const std::vector<ParamSpec>& params, std::string& out) {
+  for_each_param(params, [&](const ParamSpec& p, const std::string& name) {
     std::string shown;
     if (p.required) {
       shown = "required";
     } else if (p.type != ParamType::kGroup) {
       shown = code(p.default_value.dump());
     }
-    out += "| " + code(prefix + p.name) + " | " + text(p.type_text()) + " | " + shown + " | " +
-           text(p.doc) + " |\n";
-    param_rows(p.members, prefix + p.name + ".", out);
-  }
+    out += "| " + code(name) + " | " + text(p.type_text()) + " | " + shown + " | " + text(p.doc) +
+           " |\n";
+  });
 }
 
 std::string stage_section(const StageSchema& s) {
@@ -79,7 +78,7 @@ std::string stage_section(const StageSchema& s) {
     out += "No params.\n\n";
   } else {
     out += "| param | type | default | meaning |\n|---|---|---|---|\n";
-    param_rows(s.params(), "", out);
+    param_rows(s.params(), out);
     out += "\n";
   }
   if (!s.checks().empty()) {
