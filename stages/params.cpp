@@ -21,6 +21,9 @@ StageSchema& frames_param(StageSchema& s, const std::string& doc) {
       });
 }
 
+namespace {
+
+// Adds to `out` the problem of device `name` on this build and machine, if any.
 void check_device(const std::string& name, const std::string& param, ParamProblems& out) {
   try {
     pick_device(name);
@@ -28,6 +31,8 @@ void check_device(const std::string& name, const std::string& param, ParamProble
     out.add(param, e.what());
   }
 }
+
+}  // namespace
 
 StageSchema& device_params(StageSchema& s) {
   return s.optional("device", ParamType::kString, "auto", "auto, cpu, cuda or cuda:N")

@@ -15,7 +15,5 @@ StageSchema& scale_param(StageSchema& s, const std::string& doc = "GT size / LR 
 StageSchema& frames_param(StageSchema& s, const std::string& doc = "LR frames per sample (odd)");
 // device (auto, cpu, cuda, cuda:N; checked against this build and machine) and threads.
 StageSchema& device_params(StageSchema& s);
-// Adds to `out` the problem of device `name` on this build and machine, if any.
-void check_device(const std::string& name, const std::string& param, ParamProblems& out);
 
 }  // namespace vsr
