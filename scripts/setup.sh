@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages vsr_flow needs to build, test and run, and the Python packages
 # of the tests (a JSON Schema validator and a YAML parser for tests/validate_configs.py) into
-# the project's own venv, .venv-test/ at the repository root (git-ignored). Idempotent: what
+# the project's own venv, .venv-test/ at the repository root (git-ignored), and Debian's
+# python3-torch (the checkpoint test loads what vsr_flow writes with torch.load). Idempotent: what
 # is already installed is left alone; apt and pip are only called when something is missing.
 set -euo pipefail
 packages=(
   build-essential cmake ccache clang-format pkg-config
   libtorch-dev libtbb-dev libopencv-dev libyaml-cpp-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libprotobuf-dev protobuf-compiler libdeflate-dev libpng-dev graphviz
-  python3-venv
+  python3-venv python3-torch
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -34,16 +34,20 @@ void check_device(const std::string& name, const std::string& param, ParamProble
 
 }  // namespace
 
-StageSchema& device_params(StageSchema& s) {
+StageSchema& device_param(StageSchema& s) {
   return s.optional("device", ParamType::kString, "auto", "auto, cpu, cuda or cuda:N")
-      .shared()
-      .optional("threads", ParamType::kInt, 0, "LibTorch intra-op threads; 0 = all cores")
-      .at_least(0)
       .shared()
       .world_check("the device exists on this build and machine",
                    [](const json& p, ParamProblems& out) {
                      check_device(p.at("device").get<std::string>(), "device", out);
                    });
+}
+
+StageSchema& device_params(StageSchema& s) {
+  return device_param(s)
+      .optional("threads", ParamType::kInt, 0, "LibTorch intra-op threads; 0 = all cores")
+      .at_least(0)
+      .shared();
 }
 
 }  // namespace vsr

@@ -13,7 +13,9 @@ namespace vsr {
 StageSchema& scale_param(StageSchema& s, const std::string& doc = "GT size / LR frame size");
 // frames: LR frames per sample, odd (the centre frame is the reference), default 7.
 StageSchema& frames_param(StageSchema& s, const std::string& doc = "LR frames per sample (odd)");
-// device (auto, cpu, cuda, cuda:N; checked against this build and machine) and threads.
+// device: auto, cpu, cuda or cuda:N, checked against this build and machine.
+StageSchema& device_param(StageSchema& s);
+// device_param and threads (LibTorch intra-op threads, 0 = all cores).
 StageSchema& device_params(StageSchema& s);
 
 }  // namespace vsr

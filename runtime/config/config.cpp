@@ -177,6 +177,10 @@ const std::vector<KeyDef>& schema() {
       Bool("MODEL.use_checkpointing", "true",
            "Gradient checkpointing: recompute activations in backward to save memory.",
            put<&TC::model, &MC::use_checkpointing>),
+      Choice("MODEL.channels_last", "auto", {"auto", "true", "false"},
+             "NHWC (channels_last) weights and activations: faster convolutions on GPUs with "
+             "tensor cores. auto: on for CUDA, off for the CPU.",
+             put<&TC::model, &MC::channels_last>),
       IntOf("MODEL.scale", "3", {"2", "3", "4"},
             "Upscaling factor; every listed format's GT size must be divisible by it.",
             put<&TC::model, &MC::scale>),
@@ -812,10 +816,22 @@ ojson key_json_schema(const KeyDef& def) {
     case Kind::kString:
       out["type"] = ojson::array({"string", "null"});  // empty: `pretrained:`
       break;
-    case Kind::kChoice:
-      out["type"] = "string";
-      out["enum"] = def.choices;
+    case Kind::kChoice: {
+      // "true"/"false" among the choices are YAML booleans (MODEL.channels_last: auto|true|false).
+      ojson choices = ojson::array();
+      bool booleans = false;
+      for (const auto& c : def.choices) {
+        if (c == "true" || c == "false") {
+          choices.push_back(c == "true");
+          booleans = true;
+        } else {
+          choices.push_back(c);
+        }
+      }
+      if (!booleans) out["type"] = "string";
+      out["enum"] = choices;
       break;
+    }
     case Kind::kFormatList:
       out["type"] = "array";
       out["items"] = format_ref();

@@ -34,6 +34,7 @@ struct ModelConfig {
   int base_channels = 0;
   int num_blocks = 0;
   bool use_checkpointing = false;
+  std::string channels_last;  // auto | true | false
   int scale = 0;
   double flow_lr_mult = 0;
   int flow_freeze_steps = 0;

@@ -124,6 +124,9 @@ json compile_train_spec(const TrainConfig& config, const std::string& config_tex
                {{"base_channels", model.base_channels},
                 {"num_blocks", model.num_blocks},
                 {"use_checkpointing", model.use_checkpointing},
+                {"channels_last", model.channels_last == "true"    ? "on"
+                                  : model.channels_last == "false" ? "off"
+                                                                   : "auto"},
                 {"flow_lr_mult", model.flow_lr_mult},
                 {"flow_freeze_steps", model.flow_freeze_steps},
                 {"pretrained", model.pretrained}}},
@@ -144,6 +147,7 @@ json compile_train_spec(const TrainConfig& config, const std::string& config_tex
              {{"model.base_channels", "MODEL.base_channels"},
               {"model.num_blocks", "MODEL.num_blocks"},
               {"model.use_checkpointing", "MODEL.use_checkpointing"},
+              {"model.channels_last", "MODEL.channels_last"},
               {"model.flow_lr_mult", "MODEL.flow_lr_mult"},
               {"model.flow_freeze_steps", "MODEL.flow_freeze_steps"},
               {"model.pretrained", "MODEL.pretrained"},

@@ -1,15 +1,26 @@
 #include "runtime/model/device.h"
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
+#include <ATen/ops/empty.h>
 #include <torch/cuda.h>
 #include <torch/optim/optimizer.h>
 #include <torch/version.h>
 
 #include <algorithm>
+#include <fstream>
+#include <string>
 #include <thread>
 
 #include "common/errors.h"
+
+#if VSR_WITH_CUDA
+#include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
 
 // 2.4 made autocast device-generic and deprecated the per-device calls.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
@@ -86,6 +97,105 @@ c10::Device pick_device(const std::string& name) {
     return device;
   }
   throw ConfigError("device: expected auto, cpu, cuda or cuda:N, found '" + name + "'");
+}
+
+bool built_with_cuda() { return VSR_WITH_CUDA != 0; }
+
+void set_cudnn_benchmark(bool on) { at::globalContext().setBenchmarkCuDNN(on); }
+
+at::Tensor empty_pinned(at::IntArrayRef sizes, c10::ScalarType dtype) {
+  return at::empty(sizes, at::TensorOptions().dtype(dtype).pinned_memory(true));
+}
+
+#if VSR_WITH_CUDA
+struct DeviceUpload::Pending {
+  at::cuda::CUDAEvent copied;
+};
+#else
+struct DeviceUpload::Pending {};
+#endif
+
+DeviceUpload::DeviceUpload(std::vector<at::Tensor> host, const c10::Device& device)
+    : host_(std::move(host)) {
+#if VSR_WITH_CUDA
+  if (device.is_cuda()) {
+    const c10::cuda::CUDAGuard on_device(device);
+    const c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(false, device.index());
+    const c10::cuda::CUDAStreamGuard on_side(side);
+    for (const auto& t : host_) device_.push_back(t.to(device, /*non_blocking=*/true));
+    pending_ = std::make_unique<Pending>();
+    pending_->copied.record(side);
+    return;
+  }
+#endif
+  for (const auto& t : host_) device_.push_back(t.to(device));
+}
+
+DeviceUpload::~DeviceUpload() = default;
+DeviceUpload::DeviceUpload(DeviceUpload&&) noexcept = default;
+DeviceUpload& DeviceUpload::operator=(DeviceUpload&&) noexcept = default;
+
+std::vector<at::Tensor> DeviceUpload::wait() {
+#if VSR_WITH_CUDA
+  if (pending_) {
+    const c10::cuda::CUDAStream current =
+        c10::cuda::getCurrentCUDAStream(device_[0].device().index());
+    pending_->copied.block(current);
+    // The blocks were allocated on the side stream: tell the caching allocator the current
+    // stream uses them too, so it does not hand them out again while its kernels still run.
+    for (const auto& t : device_) {
+      c10::cuda::CUDACachingAllocator::recordStream(t.storage().data_ptr(), current);
+    }
+    pending_.reset();
+  }
+#endif
+  host_.clear();
+  return std::move(device_);
+}
+
+namespace {
+
+// A field of /proc/self/status in kB ("VmHWM:   123 kB"), as bytes; 0 when absent.
+std::int64_t proc_status_bytes(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1)) * 1024;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::int64_t peak_memory_bytes(const c10::Device& device) {
+#if VSR_WITH_CUDA
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(
+        device.has_index() ? device.index() : c10::cuda::current_device());
+    return stats.allocated_bytes[0].peak;  // StatType::AGGREGATE
+  }
+#endif
+  return device.is_cpu() ? proc_status_bytes("VmHWM") : 0;
+}
+
+void reset_peak_memory(const c10::Device& device) {
+#if VSR_WITH_CUDA
+  if (device.is_cuda()) {
+    c10::cuda::CUDACachingAllocator::resetPeakStats(
+        device.has_index() ? device.index() : c10::cuda::current_device());
+    return;
+  }
+#endif
+  // Linux: "5" resets the peak resident set (VmHWM) to the current one.
+  if (device.is_cpu()) std::ofstream("/proc/self/clear_refs") << "5";
+}
+
+bool is_out_of_memory(const std::exception& e) {
+  if (dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr) return true;
+  // LibTorch 1.x reports a failed host allocation as a plain c10::Error ("DefaultCPUAllocator:
+  // can't allocate memory" or "... not enough memory").
+  const auto* error = dynamic_cast<const c10::Error*>(&e);
+  return error != nullptr && error->msg().find("DefaultCPUAllocator: ") != std::string::npos;
 }
 
 int set_threads(int n) {

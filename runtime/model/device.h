@@ -1,8 +1,10 @@
-// Device choice, intra-op threads and autocast: the one place for device- and
-// LibTorch-version-specific calls. LibTorch 1.13 (Debian) has a per-device autocast API
-// (at::autocast::set_cpu_enabled, set_autocast_gpu_dtype, ...); 2.4 and later have a
-// device-generic one (set_autocast_enabled(device_type, on)). device.cpp picks one with
-// TORCH_VERSION_MAJOR/MINOR, so callers never see the difference. The same holds for the key
+// Device choice, intra-op threads, autocast, streams and device memory: the one place for
+// device- and LibTorch-version-specific calls. CUDA-only calls (streams, events, the caching
+// allocator's statistics) are compiled when LibTorch was built with CUDA (VSR_WITH_CUDA, set
+// by CMake for this file only); without it they are the CPU's no-ops. LibTorch 1.13 (Debian) has a
+// per-device autocast API (at::autocast::set_cpu_enabled, set_autocast_gpu_dtype, ...); 2.4 and
+// later have a device-generic one (set_autocast_enabled(device_type, on)). device.cpp picks one
+// with TORCH_VERSION_MAJOR/MINOR, so callers never see the difference. The same holds for the key
 // of an optimizer's per-parameter state (optimizer_param_state).
 #pragma once
 
@@ -10,7 +12,10 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
+#include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace torch::optim {
 class Optimizer;
@@ -44,6 +49,50 @@ int set_threads(int n);
 
 // Waits for queued device work (CUDA); a no-op on CPU. Use before reading a timer.
 void synchronize(const c10::Device& device);
+
+// Whether this build was compiled with CUDA (VSR_WITH_CUDA), device or not.
+bool built_with_cuda();
+
+// cuDNN's autotuner (torch.backends.cudnn.benchmark): picks the fastest convolution algorithm
+// per input shape, worth it when patch sizes repeat (each format's size is fixed).
+void set_cudnn_benchmark(bool on);
+
+// Empty host memory of `sizes` and `dtype`, page-locked (pinned) so that a copy to a CUDA
+// device can run asynchronously. Needs a CUDA build with a device; LibTorch caches these
+// blocks (its CachingHostAllocator), so taking one per micro-batch is cheap.
+at::Tensor empty_pinned(at::IntArrayRef sizes, c10::ScalarType dtype);
+
+// Tensors copied to `device` on a side stream (CUDA), so the copy overlaps the work already
+// queued on the current stream; on the CPU, or for tensors already there, the tensors
+// themselves. Start it one micro-batch ahead; wait() makes the current stream wait on the
+// copy's event and hands the device tensors over.
+//   DeviceUpload next({mb.lr, mb.gt}, device);   // ... compute the previous micro-batch ...
+//   auto tensors = next.wait();
+class DeviceUpload {
+ public:
+  DeviceUpload() = default;
+  DeviceUpload(std::vector<at::Tensor> host, const c10::Device& device);
+  ~DeviceUpload();
+  DeviceUpload(DeviceUpload&&) noexcept;
+  DeviceUpload& operator=(DeviceUpload&&) noexcept;
+  std::vector<at::Tensor> wait();
+
+ private:
+  struct Pending;
+  std::vector<at::Tensor> host_;
+  std::vector<at::Tensor> device_;
+  std::unique_ptr<Pending> pending_;  // the CUDA event; null on the CPU
+};
+
+// Peak memory of `device` since the last reset_peak_memory: bytes held by tensors on a CUDA
+// device (the caching allocator's peak, torch.cuda.max_memory_allocated), or for the CPU the
+// process' peak resident set. 0 when unknown.
+std::int64_t peak_memory_bytes(const c10::Device& device);
+void reset_peak_memory(const c10::Device& device);
+
+// Whether `e` is LibTorch's out-of-memory error: c10::OutOfMemoryError (CUDA's caching
+// allocator; a failed host allocation in 2.x), or 1.x's c10::Error for a failed host one.
+bool is_out_of_memory(const std::exception& e);
 
 // The thread-local autocast flags and dtypes of CPU and CUDA, as a value. Gradient
 // checkpointing captures it in forward and re-applies it when recomputing in backward.

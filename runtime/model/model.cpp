@@ -302,4 +302,11 @@ void load_pretrained(VSRNet& model, const std::string& path, const std::string& 
       /*allow_unknown=*/true);
 }
 
+void use_channels_last(torch::nn::Module& net) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : net.parameters()) {
+    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+  }
+}
+
 }  // namespace vsr

@@ -162,4 +162,9 @@ void load_named_weights(torch::nn::Module& net,
 // "MODEL.pretrained") when it cannot be read or does not fit.
 void load_pretrained(VSRNet& model, const std::string& path, const std::string& key);
 
+// Turns every 4-D parameter of `net` (the convolution weights) channels_last (NHWC) in place:
+// convolutions then run, and emit their activations, in that layout, which GPUs with tensor
+// cores compute faster. Values are unchanged; the optimizer state follows the layout.
+void use_channels_last(torch::nn::Module& net);
+
 }  // namespace vsr

@@ -255,7 +255,9 @@ CheckpointData::Named cpu_copy(const torch::OrderedDict<std::string, torch::Tens
   CheckpointData::Named out;
   out.reserve(items.size());
   for (const auto& item : items) {
-    out.emplace_back(item.key(), item.value().detach().to(torch::kCPU, torch::kFloat).clone());
+    out.emplace_back(
+        item.key(),
+        item.value().detach().to(torch::kCPU, torch::kFloat).clone(at::MemoryFormat::Contiguous));
   }
   return out;
 }
@@ -275,7 +277,8 @@ CheckpointData capture_training_state(torch::nn::Module& model, const Ema* ema,
     if (!state) continue;
     const std::string prefix = "state." + std::to_string(i) + ".";
     auto add = [&](const char* name, const torch::Tensor& t) {
-      c.optimizer_state.emplace_back(prefix + name, t.detach().to(torch::kCPU).clone());
+      c.optimizer_state.emplace_back(
+          prefix + name, t.detach().to(torch::kCPU).clone(at::MemoryFormat::Contiguous));
     };
     if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(state)) {
       add("exp_avg", adam->exp_avg());

@@ -8,18 +8,29 @@
 #include <unordered_map>
 
 #include "graph/registry.h"
+#include "runtime/data/pixels.h"
+#include "runtime/model/device.h"
 #include "stages/data/messages.h"
+#include "stages/params.h"
 
 namespace vsr {
 
 StageSchema BatchStage::schema() {
-  return StageSchema("batch")
-      .doc("restores request order and collates one micro-batch: lr [B,T,3,h,w], gt [B,3,H,W]")
+  StageSchema s("batch");
+  s.doc(
+       "restores request order and collates one micro-batch: lr [B,T,3,h,w], gt [B,3,H,W] "
+       "float RGB, or raw 8/16-bit BGR [B,T,h,w,3] for a GPU")
       .input<FrameSample>("in")
-      .output<MicroBatch>("out");
+      .output<MicroBatch>("out")
+      .optional("pixels", ParamType::kString, "auto",
+                "float: RGB in [0, 1] made here; raw: the decoded 8/16-bit BGR pixels, in "
+                "pinned memory on CUDA, converted on the device; auto: raw when the device "
+                "is CUDA, else float")
+      .choices({"auto", "float", "raw"});
+  return device_param(s);
 }
 
-// Float blocks for micro-batch tensors, recycled by size. A tensor made by take() gives its
+// Host blocks for micro-batch tensors, recycled by size. A tensor made by take() gives its
 // block back when its last reference dies, wherever that is (the train step, a test); the
 // pool outlives the stage for as long as such a tensor does.
 class BlockPool : public std::enable_shared_from_this<BlockPool> {
@@ -34,8 +45,8 @@ class BlockPool : public std::enable_shared_from_this<BlockPool> {
     }
   }
 
-  at::Tensor take(at::IntArrayRef sizes) {
-    std::size_t bytes = sizeof(float);
+  at::Tensor take(at::IntArrayRef sizes, c10::ScalarType dtype) {
+    std::size_t bytes = c10::elementSize(dtype);
     for (const auto s : sizes) bytes *= static_cast<std::size_t>(s);
     void* block = nullptr;
     {
@@ -53,7 +64,7 @@ class BlockPool : public std::enable_shared_from_this<BlockPool> {
     }
     return at::from_blob(
         block, sizes, [pool = shared_from_this(), bytes](void* b) { pool->give_back(b, bytes); },
-        at::TensorOptions().dtype(at::kFloat));
+        at::TensorOptions().dtype(dtype));
   }
 
  private:
@@ -73,64 +84,42 @@ class BlockPool : public std::enable_shared_from_this<BlockPool> {
   std::unordered_map<std::size_t, std::vector<void*>> free_;
 };
 
-namespace {
-
-// Writes an 8- or 16-bit BGR image into `dst`, a contiguous [3,H,W] float block, as RGB in
-// [0, 1]: one pass that converts, swaps channels and transposes HWC to CHW.
-template <class T>
-void bgr_to_chw(const cv::Mat& img, float* dst, float scale) {
-  const std::size_t plane = static_cast<std::size_t>(img.rows) * img.cols;
-  for (int y = 0; y < img.rows; ++y) {
-    const T* src = img.ptr<T>(y);
-    float* r = dst + static_cast<std::size_t>(y) * img.cols;
-    float* g = r + plane;
-    float* b = g + plane;
-    for (int x = 0; x < img.cols; ++x, src += 3) {
-      b[x] = src[0] * scale;
-      g[x] = src[1] * scale;
-      r[x] = src[2] * scale;
-    }
-  }
-}
-
-void copy_into(const cv::Mat& img, const at::Tensor& dst) {
-  float* out = dst.data_ptr<float>();
-  switch (img.type()) {
-    case CV_8UC3:
-      return bgr_to_chw<std::uint8_t>(img, out, 1.0f / 255.0f);
-    case CV_16UC3:
-      return bgr_to_chw<std::uint16_t>(img, out, 1.0f / 65535.0f);
-    default:
-      throw std::runtime_error(
-          "batch takes 8- or 16-bit BGR images as decode makes them, found "
-          "OpenCV type " +
-          std::to_string(img.type()));
-  }
-}
-
-std::shared_ptr<const MicroBatch> collate(const std::vector<Message>& slots, BlockPool& pool) {
+std::shared_ptr<const MicroBatch> BatchStage::collate(const std::vector<Message>& slots) {
   auto first = slots[0].as<FrameSample>();
   const SampleRequest& r = *first->request;
   const auto B = static_cast<std::int64_t>(slots.size());
   const auto T = static_cast<std::int64_t>(first->frames.size());
   const cv::Size lr = first->frames[0].size();
   const cv::Size gt = first->gt.size();
-  at::Tensor lr_t = pool.take({B, T, 3, lr.height, lr.width});
-  at::Tensor gt_t = pool.take({B, 3, gt.height, gt.width});
+  const int type = first->gt.type();
+  auto block = [&](std::vector<std::int64_t> sizes) {
+    if (form_ == PixelForm::kFloat) return pool_->take(sizes, at::kFloat);
+    const c10::ScalarType dtype = raw_pixel_dtype(type);
+    return pinned_ ? empty_pinned(sizes, dtype) : pool_->take(sizes, dtype);
+  };
+  at::Tensor lr_t = form_ == PixelForm::kFloat ? block({B, T, 3, lr.height, lr.width})
+                                               : block({B, T, lr.height, lr.width, 3});
+  at::Tensor gt_t = form_ == PixelForm::kFloat ? block({B, 3, gt.height, gt.width})
+                                               : block({B, gt.height, gt.width, 3});
+  const auto copy = form_ == PixelForm::kFloat ? &copy_float_rgb : &copy_raw;
   for (std::int64_t b = 0; b < B; ++b) {
     auto s = slots[b].as<FrameSample>();
-    if (s->gt.size() != gt || static_cast<std::int64_t>(s->frames.size()) != T) {
+    if (s->gt.size() != gt || static_cast<std::int64_t>(s->frames.size()) != T ||
+        s->gt.type() != type) {
       throw std::runtime_error("micro-batch " + std::to_string(r.seq) +
-                               " mixes sizes: " + s->request->gt_path.string() + " differs from " +
+                               " mixes sizes or bit "
+                               "depths: " +
+                               s->request->gt_path.string() + " differs from " +
                                r.gt_path.string());
     }
-    copy_into(s->gt, gt_t[b]);
+    copy(s->gt, gt_t[b]);
     for (std::int64_t t = 0; t < T; ++t) {
-      if (s->frames[t].size() != lr) {
+      if (s->frames[t].size() != lr || s->frames[t].type() != type) {
         throw std::runtime_error("frame " + std::to_string(t) + " of " +
-                                 s->request->lr_path.string() + " has another size than frame 0");
+                                 s->request->lr_path.string() +
+                                 " has another size or bit depth than its GT");
       }
-      copy_into(s->frames[t], lr_t[b][t]);
+      copy(s->frames[t], lr_t[b][t]);
     }
   }
   auto mb = std::make_shared<MicroBatch>();
@@ -145,9 +134,16 @@ std::shared_ptr<const MicroBatch> collate(const std::vector<Message>& slots, Blo
   return mb;
 }
 
-}  // namespace
+BatchStage::BatchStage(const StageContext& ctx)
+    : pool_(std::make_shared<BlockPool>()),
+      pixels_(ctx.param<std::string>("pixels")),
+      device_(ctx.param<std::string>("device")) {}
 
-BatchStage::BatchStage(const StageContext&) : pool_(std::make_shared<BlockPool>()) {}
+void BatchStage::open() {
+  const bool cuda = pick_device(device_).is_cuda();
+  form_ = pixels_ == "raw" || (pixels_ == "auto" && cuda) ? PixelForm::kRaw : PixelForm::kFloat;
+  pinned_ = form_ == PixelForm::kRaw && cuda;
+}
 
 void BatchStage::process(std::size_t, const Message& in, Emitter& out) {
   const SampleRequest& r = *in.as<FrameSample>()->request;
@@ -167,7 +163,7 @@ void BatchStage::process(std::size_t, const Message& in, Emitter& out) {
   for (auto it = pending_.begin(); it != pending_.end() && it->first == next_seq_ &&
                                    it->second.filled == static_cast<int>(it->second.slots.size());
        it = pending_.erase(it), ++next_seq_) {
-    Message m = Message::of<MicroBatch>(collate(it->second.slots, *pool_));
+    Message m = Message::of<MicroBatch>(collate(it->second.slots));
     m.set_ticket(it->second.slots[0].ticket());  // it counts against its own credit
     out.emit(0, std::move(m));
   }

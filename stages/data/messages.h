@@ -1,7 +1,7 @@
 // Messages of the data half of the training graph: sample -> decode -> split -> augment ->
 // batch; and of the dataset check: scan -> check_pair -> check_report. Payloads are immutable
 // once emitted. Images are as OpenCV decoded them (BGR, CV_8UC3 or CV_16UC3) until batch
-// converts them to float RGB in [0, 1].
+// collates them (runtime/data/pixels.h).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -58,8 +58,11 @@ struct MicroBatch {
   int accum = 1;
   std::string format;
   int format_index = 0;
-  at::Tensor lr;  // [B, T, 3, h, w] float32 in [0, 1]
-  at::Tensor gt;  // [B, 3, H, W] float32 in [0, 1]
+  // Float form: lr [B, T, 3, h, w], gt [B, 3, H, W], float32 RGB in [0, 1]. Raw form (batch's
+  // `pixels: raw`, the default for CUDA): lr [B, T, h, w, 3], gt [B, H, W, 3], BGR uint8 or
+  // int16 (16-bit bits) in pinned memory; raw_to_float_rgb (runtime/data/pixels.h) converts.
+  at::Tensor lr;
+  at::Tensor gt;
 };
 
 // One problem check_pair found; `kind` groups problems in the report.

@@ -90,6 +90,10 @@ std::string ProgressStage::status(std::int64_t step, std::int64_t total) const {
   line += " | lr " + format("%.2e", lr_);
   line += " | " + format("%.1f", samples_per_s_) + " samples/s";
   line += " | data wait " + format("%.0f", 100 * wait_fraction_) + "%";
+  if (peak_memory_ > 0) {
+    line += std::string(memory_on_device_ ? " | peak mem " : " | peak RSS ") +
+            format("%.2f", static_cast<double>(peak_memory_) / (1 << 30)) + " GiB";
+  }
   const double eta = step_seconds_ > 0 ? static_cast<double>(total - step) * step_seconds_ : -1;
   line += " | ETA " + format_duration(step >= total ? 0 : eta);
   return line;
@@ -101,6 +105,8 @@ void ProgressStage::on_step(const StepEvent& e) {
     ++loss_count_;
   }
   lr_ = e.lr;
+  peak_memory_ = e.peak_memory_bytes;
+  memory_on_device_ = e.memory_on_device;
   window_.add(e.samples, e.wait_s, e.compute_s);
   last_step_ = e.step;
   last_total_ = total_steps_ > 0 ? total_steps_ : e.total_steps;

@@ -55,6 +55,8 @@ class ProgressStage : public Stage {
   double loss_avg_ = 0;  // biased EMA; divided by (1 - beta^n) when shown
   std::int64_t loss_count_ = 0;
   double lr_ = 0;
+  std::int64_t peak_memory_ = 0;  // bytes, StepEvent::peak_memory_bytes
+  bool memory_on_device_ = false;
   // Window of the rate figures: the last interval (plain) or since the last redraw (live).
   IntervalThroughput window_;
   double samples_per_s_ = 0;

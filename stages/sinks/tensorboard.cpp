@@ -75,6 +75,8 @@ void TensorBoardStage::on_step(const StepEvent& e) {
     ++loss_steps_;
   }
   lr_ = e.lr;
+  peak_memory_ = e.peak_memory_bytes;
+  memory_on_device_ = e.memory_on_device;
   grad_norm_ += e.grad_norm;
   throughput_.add(e.samples, e.wait_s, e.compute_s);
   if (e.step % log_interval_ == 0 || (e.total_steps > 0 && e.step >= e.total_steps)) {
@@ -91,6 +93,10 @@ void TensorBoardStage::write_interval() {
     writer_->add_scalar("train/data_wait_fraction", throughput_.wait_fraction(), last_step_);
   }
   writer_->add_scalar("train/grad_norm", grad_norm_ / steps_, last_step_);
+  if (peak_memory_ > 0) {
+    writer_->add_scalar(memory_on_device_ ? "train/peak_device_memory_gib" : "train/peak_rss_gib",
+                        static_cast<double>(peak_memory_) / (1 << 30), last_step_);
+  }
   steps_ = loss_steps_ = 0;
   loss_ = grad_norm_ = 0;
   throughput_.reset();

@@ -46,6 +46,8 @@ class TensorBoardStage : public Stage {
   int loss_steps_ = 0;
   double loss_ = 0;
   double lr_ = 0;
+  std::int64_t peak_memory_ = 0;
+  bool memory_on_device_ = false;
   double grad_norm_ = 0;
   IntervalThroughput throughput_;
 };

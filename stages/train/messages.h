@@ -30,6 +30,10 @@ struct StepEvent {
   double wait_s = 0;      // time train_step waited for data before this step's micro-batches
   bool skipped = false;   // fp16: non-finite gradients, the step was skipped
   double loss_scale = 1;  // fp16 loss scale after the step
+  // Peak memory so far: tensors on the device (CUDA), or the process' peak resident set on
+  // the CPU (memory_on_device false). 0: unknown.
+  std::int64_t peak_memory_bytes = 0;
+  bool memory_on_device = false;
 };
 
 using NamedTensors = CheckpointData::Named;

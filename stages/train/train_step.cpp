@@ -5,9 +5,11 @@
 #include <chrono>
 #include <cmath>
 #include <optional>
+#include <utility>
 
 #include "common/errors.h"
 #include "graph/registry.h"
+#include "runtime/data/pixels.h"
 #include "runtime/model/device.h"
 #include "runtime/model/model.h"
 #include "runtime/model/optim.h"
@@ -47,8 +49,18 @@ struct TrainStepStage::State {
   std::int64_t checkpoint_interval = 1;
   std::string optimizer_name;
 
+  std::string channels_last = "auto";
+
   // Training state.
   std::optional<c10::Device> device;
+  // On CUDA the micro-batch that arrived last waits here while its copy to the device runs
+  // on a side stream, and the one before it computes: one ahead.
+  struct Held {
+    std::shared_ptr<const MicroBatch> batch;
+    DeviceUpload upload;
+  };
+  bool one_ahead = false;
+  std::optional<Held> held;
   VSRNet model{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::unique_ptr<Ema> ema;
@@ -75,6 +87,10 @@ StageSchema TrainStepStage::schema() {
       .range(1, 64)
       .optional("use_checkpointing", ParamType::kBool, false,
                 "recompute activations in backward to save memory")
+      .optional("channels_last", ParamType::kString, "auto",
+                "NHWC weights and activations (faster convolutions on GPUs with tensor "
+                "cores); auto: on for CUDA, off for the CPU")
+      .choices({"auto", "on", "off"})
       .optional("flow_lr_mult", ParamType::kFloat, 0.25,
                 "learning-rate multiplier of the flow network")
       .range(0, 10)
@@ -169,6 +185,7 @@ TrainStepStage::TrainStepStage(const StageContext& ctx) : s_(std::make_unique<St
   s.flow_lr_mult = m.at("flow_lr_mult").get<double>();
   s.flow_freeze_steps = m.at("flow_freeze_steps").get<std::int64_t>();
   s.pretrained = m.at("pretrained").get<std::string>();
+  s.channels_last = m.at("channels_last").get<std::string>();
 
   const json& o = ctx.params.at("optim");
   s.optimizer_name = o.at("optimizer").get<std::string>();
@@ -210,7 +227,14 @@ void TrainStepStage::open() {
   s.model = VSRNet(s.model_options);
   if (!s.pretrained.empty()) load_pretrained(s.model, s.pretrained, "MODEL.pretrained");
   s.model->to(*s.device);
+  if (s.channels_last == "on" || (s.channels_last == "auto" && s.device->is_cuda())) {
+    use_channels_last(*s.model);
+  }
   s.model->train();
+  // Each format's patch size is fixed, so cuDNN's autotuner pays off after the first steps.
+  if (s.device->is_cuda()) set_cudnn_benchmark(true);
+  s.one_ahead = s.device->is_cuda();
+  reset_peak_memory(*s.device);
   s.flow_params = s.model->flow_parameters();
   s.all_params = s.model->parameters();
   s.optimizer = make_optimizer(s.optim, s.model->other_parameters(), s.flow_params);
@@ -221,18 +245,74 @@ void TrainStepStage::open() {
   s.last_done = Clock::now();
 }
 
+std::string out_of_memory_message(const OutOfMemoryContext& c) {
+  const std::string bs = "TRAINING.batch_size." + c.format;
+  const std::string ga = "TRAINING.gradient_accumulation." + c.format;
+  std::string text = "out of memory on " + c.device + " at step " + std::to_string(c.step) +
+                     ", format " + c.format + " (batch_size " + std::to_string(c.batch_size) +
+                     ", gradient_accumulation " + std::to_string(c.accum) + "): " + c.error +
+                     "\nTo fit it:";
+  if (c.batch_size > 1) {
+    const std::int64_t half = (c.batch_size + 1) / 2;
+    text += "\n  - lower " + bs + " (now " + std::to_string(c.batch_size) + ", e.g. " +
+            std::to_string(half) + ") and raise " + ga + " (now " + std::to_string(c.accum) +
+            ", e.g. " + std::to_string(c.accum * 2) + ") to keep the effective batch;";
+  } else {
+    text += "\n  - " + bs +
+            " is already 1: use smaller patches (DATA.augmentation.crop) or a "
+            "smaller model (MODEL.base_channels, MODEL.num_blocks);";
+  }
+  if (!c.use_checkpointing) {
+    text += "\n  - set MODEL.use_checkpointing: true (recomputes activations in backward);";
+  }
+  text += "\n  - mixed precision (TRAINING.mixed_precision: bf16) halves activation memory;";
+  text += "\n  - if it happens while validating, lower VALIDATION.tile.";
+  text += "\nCheckpoints written so far are intact.";
+  return text;
+}
+
 void TrainStepStage::process(std::size_t, const Message& in, Emitter& out) {
   State& s = *s_;
   s.step_wait_s += since(s.last_done);
-  const auto start = Clock::now();
   auto mb = in.as<MicroBatch>();
   if (mb->seq != s.expected_seq) {
     throw RunError("micro-batch " + std::to_string(mb->seq) + " arrived, expected " +
                    std::to_string(s.expected_seq) + " (batches must come in order)");
   }
   ++s.expected_seq;
-  const std::int64_t step = mb->step;  // 0-based
-  if (mb->micro == 0) {
+  DeviceUpload upload({mb->lr, mb->gt}, *s.device);
+  if (!s.one_ahead) return run(*mb, std::move(upload), out);
+  std::optional<State::Held> previous = std::exchange(s.held, State::Held{mb, std::move(upload)});
+  if (previous) run(*previous->batch, std::move(previous->upload), out);
+  // Nothing follows the run's last micro-batch: compute it now.
+  if (mb->step + 1 >= s.total_steps && mb->micro + 1 >= mb->accum) {
+    State::Held last = std::move(*s.held);
+    s.held.reset();
+    run(*last.batch, std::move(last.upload), out);
+  }
+}
+
+void TrainStepStage::close(bool) { s_->held.reset(); }
+
+void TrainStepStage::run(const MicroBatch& mb, DeviceUpload upload, Emitter& out) {
+  State& s = *s_;
+  try {
+    train_micro_batch(mb, std::move(upload), out);
+  } catch (const std::exception& e) {
+    if (!is_out_of_memory(e)) throw;
+    const auto* error = dynamic_cast<const c10::Error*>(&e);
+    const std::string what = error ? error->msg() : e.what();
+    throw RunError(out_of_memory_message({mb.step + 1, mb.format, mb.lr.size(0), mb.accum,
+                                          s.model_options.use_checkpointing(), s.device->str(),
+                                          what.substr(0, what.find('\n'))}));
+  }
+}
+
+void TrainStepStage::train_micro_batch(const MicroBatch& mb, DeviceUpload upload, Emitter& out) {
+  State& s = *s_;
+  const auto start = Clock::now();
+  const std::int64_t step = mb.step;  // 0-based
+  if (mb.micro == 0) {
     s.optimizer->zero_grad();
     s.step_loss = 0;
     s.step_samples = 0;
@@ -243,19 +323,21 @@ void TrainStepStage::process(std::size_t, const Message& in, Emitter& out) {
     }
   }
   {
-    const torch::Tensor lr = mb->lr.to(*s.device, /*non_blocking=*/true);
-    const torch::Tensor gt = mb->gt.to(*s.device, /*non_blocking=*/true);
+    const std::vector<torch::Tensor> on_device = upload.wait();
+    // Raw 8/16-bit pixels become float RGB here, on the device.
+    const torch::Tensor lr = raw_to_float_rgb(on_device[0]);
+    const torch::Tensor gt = raw_to_float_rgb(on_device[1]);
     torch::Tensor loss;
     {
       AutocastGuard autocast(*s.device, s.precision);
       const torch::Tensor pred = s.model->forward(lr);
       loss = compute_loss(s.loss, pred.to(torch::kFloat), gt);
     }
-    s.scaler->scale(loss / mb->accum).backward();
-    s.step_loss += loss.item<double>() / mb->accum;
-    s.step_samples += static_cast<int>(mb->lr.size(0));
+    s.scaler->scale(loss / mb.accum).backward();
+    s.step_loss += loss.item<double>() / mb.accum;
+    s.step_samples += static_cast<int>(mb.lr.size(0));
   }
-  if (mb->micro + 1 < mb->accum) {
+  if (mb.micro + 1 < mb.accum) {
     s.step_compute_s += since(start);
     s.last_done = Clock::now();
     return;
@@ -287,7 +369,7 @@ void TrainStepStage::process(std::size_t, const Message& in, Emitter& out) {
   auto event = std::make_shared<StepEvent>();
   event->step = step + 1;
   event->total_steps = s.total_steps;
-  event->format = mb->format;
+  event->format = mb.format;
   event->samples = s.step_samples;
   event->loss = s.step_loss;
   event->lr = lr;
@@ -296,6 +378,8 @@ void TrainStepStage::process(std::size_t, const Message& in, Emitter& out) {
   event->wait_s = s.step_wait_s;
   event->skipped = skipped;
   event->loss_scale = s.scaler->current_scale();
+  event->peak_memory_bytes = peak_memory_bytes(*s.device);
+  event->memory_on_device = !s.device->is_cpu();
   out.emit<StepEvent>(0, event);
   s.step_compute_s = 0;
   s.step_wait_s = 0;

@@ -59,5 +59,45 @@ TEST(DeviceTest, AutocastGuardSetsAndRestores) {
   EXPECT_FALSE(current_autocast_state().cpu_enabled);
 }
 
+TEST(DeviceTest, AnUploadToTheCpuHandsOverTheTensorsThemselves) {
+  const at::Tensor a = at::ones({2, 3}), b = at::zeros({4}, at::kByte);
+  DeviceUpload upload({a, b}, c10::Device(c10::kCPU));
+  const std::vector<at::Tensor> out = upload.wait();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(out[0].is_same(a));
+  EXPECT_TRUE(out[1].is_same(b));
+}
+
+TEST(DeviceTest, PeakMemoryOfTheCpuIsThePeakResidentSet) {
+  const c10::Device cpu(c10::kCPU);
+  reset_peak_memory(cpu);
+  const std::int64_t before = peak_memory_bytes(cpu);
+  EXPECT_GT(before, 1 << 20);
+  {
+    at::Tensor big = at::ones({64 << 20}, at::kByte);  // 64 MiB, touched
+    EXPECT_GE(peak_memory_bytes(cpu), before + (60 << 20));
+  }
+}
+
+TEST(DeviceTest, TellsOutOfMemoryErrorsFromOthers) {
+  EXPECT_FALSE(is_out_of_memory(std::runtime_error("out of memory")));
+  try {
+    TORCH_CHECK_WITH(OutOfMemoryError, false, "CUDA out of memory. Tried to allocate 2.00 GiB");
+  } catch (const std::exception& e) {
+    EXPECT_TRUE(is_out_of_memory(e));
+  }
+  try {
+    at::empty({std::int64_t{1} << 50}, at::kByte);  // a petabyte: the allocator refuses it
+    ADD_FAILURE() << "a petabyte was allocated";
+  } catch (const std::exception& e) {
+    EXPECT_TRUE(is_out_of_memory(e)) << e.what();
+  }
+  try {
+    TORCH_CHECK(false, "shapes do not match");
+  } catch (const std::exception& e) {
+    EXPECT_FALSE(is_out_of_memory(e));
+  }
+}
+
 }  // namespace
 }  // namespace vsr

@@ -1,9 +1,11 @@
 // The batch stage: collation into pooled blocks that come back only when a batch is dropped.
 #include <ATen/ATen.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <opencv2/core.hpp>
 
+#include "runtime/data/pixels.h"
 #include "stages/data/messages.h"
 #include "tests/stages/harness.h"
 
@@ -48,6 +50,75 @@ TEST(BatchStage, RecyclesTheBlocksOfDroppedMicroBatchesOnly) {
   stage.reset();
   EXPECT_FLOAT_EQ(third->lr.min().item<float>(), 204 / 255.0f);
   EXPECT_EQ(third->lr.sizes(), (std::vector<std::int64_t>{1, 2, 3, 4, 4}));
+}
+
+// A FrameSample of random pixels of `type` (CV_8UC3 or CV_16UC3): slot `slot` of a
+// micro-batch of two, 3 LR frames of 6x5 and a 18x15 GT.
+Message random_sample(int type, int slot, int seed) {
+  auto req = std::make_shared<SampleRequest>();
+  req->batch_size = 2;
+  req->slot = slot;
+  auto s = std::make_shared<FrameSample>();
+  s->request = req;
+  cv::RNG rng(seed);
+  const int top = type == CV_8UC3 ? 256 : 65536;
+  s->gt = cv::Mat(15, 18, type);
+  rng.fill(s->gt, cv::RNG::UNIFORM, 0, top);
+  for (int t = 0; t < 3; ++t) {
+    cv::Mat f(5, 6, type);
+    rng.fill(f, cv::RNG::UNIFORM, 0, top);
+    s->frames.push_back(f);
+  }
+  return Message::of<FrameSample>(s);
+}
+
+std::shared_ptr<const MicroBatch> collate_with(const std::string& pixels, int type) {
+  auto stage = testing::make_stage("batch", {{"pixels", pixels}, {"device", "cpu"}});
+  stage->open();
+  testing::CapturingEmitter out;
+  stage->process(0, random_sample(type, 1, 11), out);
+  stage->process(0, random_sample(type, 0, 10), out);
+  EXPECT_EQ(out.messages.size(), 1u);
+  return out.messages.at(0).second.as<MicroBatch>();
+}
+
+bool bitwise_equal(const at::Tensor& a, const at::Tensor& b) {
+  return a.sizes() == b.sizes() && a.scalar_type() == b.scalar_type() &&
+         at::equal(a.contiguous().view(at::kInt), b.contiguous().view(at::kInt));
+}
+
+class BatchPixels : public ::testing::TestWithParam<int> {};
+
+// What a GPU gets (raw, converted on the device) is what the CPU path makes, bit for bit.
+TEST_P(BatchPixels, RawMicroBatchesConvertToTheFloatOnesExactly) {
+  const int type = GetParam();
+  const auto as_float = collate_with("float", type);
+  const auto raw = collate_with("raw", type);
+  EXPECT_EQ(as_float->lr.sizes(), (std::vector<std::int64_t>{2, 3, 3, 5, 6}));
+  EXPECT_EQ(raw->lr.sizes(), (std::vector<std::int64_t>{2, 3, 5, 6, 3}));
+  EXPECT_EQ(raw->gt.sizes(), (std::vector<std::int64_t>{2, 15, 18, 3}));
+  EXPECT_EQ(raw->lr.scalar_type(), type == CV_8UC3 ? at::kByte : at::kShort);
+  EXPECT_FALSE(raw->lr.is_pinned());  // pinned only for a CUDA device
+  EXPECT_EQ(raw->lr.nbytes() * (type == CV_8UC3 ? 4 : 2), as_float->lr.nbytes());
+  EXPECT_TRUE(bitwise_equal(raw_to_float_rgb(raw->lr), as_float->lr));
+  EXPECT_TRUE(bitwise_equal(raw_to_float_rgb(raw->gt), as_float->gt));
+}
+
+INSTANTIATE_TEST_SUITE_P(Depths, BatchPixels, ::testing::Values(CV_8UC3, CV_16UC3),
+                         [](const auto& info) { return info.param == CV_8UC3 ? "8bit" : "16bit"; });
+
+TEST(BatchStage, AutoPixelsAreFloatOnTheCpu) {
+  EXPECT_EQ(collate_with("auto", CV_8UC3)->lr.scalar_type(), at::kFloat);
+}
+
+TEST(BatchStage, AMicroBatchMixingBitDepthsIsAnError) {
+  auto stage = testing::make_stage("batch", {{"pixels", "raw"}, {"device", "cpu"}});
+  stage->open();
+  testing::CapturingEmitter out;
+  stage->process(0, random_sample(CV_8UC3, 0, 1), out);
+  EXPECT_THAT([&] { stage->process(0, random_sample(CV_16UC3, 1, 2), out); },
+              ::testing::ThrowsMessage<std::runtime_error>(
+                  ::testing::HasSubstr("mixes sizes or bit depths")));
 }
 
 }  // namespace

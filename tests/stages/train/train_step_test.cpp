@@ -12,10 +12,12 @@
 #include <vector>
 
 #include "common/errors.h"
+#include "runtime/data/pixels.h"
 #include "runtime/model/model.h"
 #include "runtime/model/optim.h"
 #include "stages/data/messages.h"
 #include "stages/train/messages.h"
+#include "stages/train/train_step.h"
 #include "tests/stages/harness.h"
 
 namespace vsr {
@@ -362,6 +364,102 @@ TEST(TrainStepStage, MicroBatchesOutOfOrderNameTheExpectedSeq) {
   } catch (const RunError& e) {
     EXPECT_THAT(e.what(), HasSubstr("micro-batch 1 arrived, expected 0"));
   }
+}
+
+// Trains `steps` steps of one micro-batch each from `lr`/`gt` ([steps * 2, ...]) and returns
+// what the stage emitted.
+Emitted train(json extra, const at::Tensor& lr, const at::Tensor& gt, int steps) {
+  auto stage = testing::make_stage("train_step", train_params(extra));
+  testing::CapturingEmitter out;
+  stage->open();
+  for (int step = 0; step < steps; ++step) {
+    const auto part = torch::indexing::Slice(2 * step, 2 * step + 2);
+    stage->process(0, micro_batch(step, step, 0, 1, lr.index({part}), gt.index({part})), out);
+  }
+  return split_ports(out);
+}
+
+// The GPU data path on the CPU: raw 8-bit BGR micro-batches, converted inside train_step,
+// train exactly as the float ones the CPU path gets.
+TEST(TrainStepStage, RawPixelMicroBatchesTrainExactlyLikeFloatOnes) {
+  torch::manual_seed(5);
+  const at::Tensor lr_raw = torch::randint(0, 256, {6, kFrames, kLr, kLr, 3}).to(at::kByte);
+  const at::Tensor gt_raw =
+      torch::randint(0, 256, {6, kLr * kScale, kLr * kScale, 3}).to(at::kByte);
+  const Emitted raw = train(json::object(), lr_raw, gt_raw, 3);
+  const Emitted as_float =
+      train(json::object(), raw_to_float_rgb(lr_raw), raw_to_float_rgb(gt_raw), 3);
+  ASSERT_EQ(raw.events.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(raw.events[i]->loss, as_float.events[i]->loss) << "step " << i + 1;
+    EXPECT_EQ(raw.events[i]->grad_norm, as_float.events[i]->grad_norm) << "step " << i + 1;
+  }
+  ASSERT_EQ(raw.snapshots.size(), 1u);
+  EXPECT_EQ(largest_difference(raw.snapshots[0]->model, as_float.snapshots[0]->model), 0.0);
+}
+
+// channels_last changes the layout, not the numbers; snapshots stay contiguous (NCHW).
+TEST(TrainStepStage, ChannelsLastTrainsLikeTheDefaultLayout) {
+  const Samples data = samples(6, 21);
+  const Emitted nhwc = train({{"model", {{"channels_last", "on"}}}}, data.lr, data.gt, 3);
+  const Emitted nchw = train({{"model", {{"channels_last", "off"}}}}, data.lr, data.gt, 3);
+  ASSERT_EQ(nhwc.events.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NEAR(nhwc.events[i]->loss, nchw.events[i]->loss, 1e-5 * nchw.events[i]->loss);
+  }
+  ASSERT_EQ(nhwc.snapshots.size(), 1u);
+  expect_close(nchw.snapshots[0]->model, nhwc.snapshots[0]->model, 1e-4, /*atol=*/1e-6);
+  for (const auto& [name, t] : nhwc.snapshots[0]->model) EXPECT_TRUE(t.is_contiguous()) << name;
+  for (const auto& [name, t] : nhwc.snapshots[0]->optimizer_state) {
+    EXPECT_TRUE(t.is_contiguous()) << name;
+  }
+}
+
+TEST(TrainStepStage, StepEventsCarryThePeakMemory) {
+  const Samples data = samples(2, 4);
+  const Emitted e = train(json::object(), data.lr, data.gt, 1);
+  ASSERT_EQ(e.events.size(), 1u);
+  EXPECT_FALSE(e.events[0]->memory_on_device);  // the CPU: the process' peak resident set
+  EXPECT_GT(e.events[0]->peak_memory_bytes, 10 << 20);
+}
+
+// A micro-batch far too large for memory (a view: it costs nothing until the model copies it)
+// ends the run with the advice, not LibTorch's allocator message alone.
+TEST(TrainStepStage, AnOutOfMemoryErrorEndsTheRunWithAdvice) {
+  auto stage = testing::make_stage("train_step", train_params());
+  testing::CapturingEmitter out;
+  stage->open();
+  const std::int64_t huge = std::int64_t{1} << 32;
+  const at::Tensor lr = at::zeros({1, kFrames, 3, kLr, kLr}).expand({huge, kFrames, 3, kLr, kLr});
+  const at::Tensor gt = at::zeros({1, 3, 2 * kLr, 2 * kLr}).expand({huge, 3, 2 * kLr, 2 * kLr});
+  try {
+    stage->process(0, micro_batch(0, 0, 0, 1, lr, gt), out);
+    ADD_FAILURE() << "no error";
+  } catch (const RunError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("out of memory on cpu at step 1, format small_540 "
+                                    "(batch_size " +
+                                    std::to_string(huge) + ", gradient_accumulation 1): "));
+    EXPECT_THAT(e.what(), HasSubstr("DefaultCPUAllocator"));  // LibTorch's first line
+    EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("Exception raised from")));
+    EXPECT_THAT(e.what(), HasSubstr("MODEL.use_checkpointing: true"));
+  }
+}
+
+TEST(TrainStepStage, OutOfMemoryIsAnsweredWithTheStepTheFormatAndWhatToChange) {
+  const std::string text = out_of_memory_message(
+      {12, "small_540", 4, 1, false, "cuda:0", "CUDA out of memory. Tried to allocate 2.00 GiB"});
+  EXPECT_THAT(text, HasSubstr("out of memory on cuda:0 at step 12, format small_540 (batch_size "
+                              "4, gradient_accumulation 1): CUDA out of memory. Tried to "
+                              "allocate 2.00 GiB"));
+  EXPECT_THAT(text, HasSubstr("lower TRAINING.batch_size.small_540 (now 4, e.g. 2) and raise "
+                              "TRAINING.gradient_accumulation.small_540 (now 1, e.g. 2)"));
+  EXPECT_THAT(text, HasSubstr("set MODEL.use_checkpointing: true"));
+  EXPECT_THAT(text, HasSubstr("lower VALIDATION.tile"));
+  EXPECT_THAT(text, HasSubstr("Checkpoints written so far are intact."));
+  const std::string at_one =
+      out_of_memory_message({3, "large_720", 1, 4, true, "cuda:1", "out of memory"});
+  EXPECT_THAT(at_one, HasSubstr("TRAINING.batch_size.large_720 is already 1"));
+  EXPECT_THAT(at_one, ::testing::Not(HasSubstr("use_checkpointing")));
 }
 
 }  // namespace
