@@ -103,6 +103,11 @@ bool built_with_cuda() { return VSR_WITH_CUDA != 0; }
 
 void set_cudnn_benchmark(bool on) { at::globalContext().setBenchmarkCuDNN(on); }
 
+void allow_tf32(bool on) {
+  at::globalContext().setAllowTF32CuDNN(on);
+  at::globalContext().setAllowTF32CuBLAS(on);
+}
+
 at::Tensor empty_pinned(at::IntArrayRef sizes, c10::ScalarType dtype) {
   return at::empty(sizes, at::TensorOptions().dtype(dtype).pinned_memory(true));
 }

@@ -57,6 +57,10 @@ bool built_with_cuda();
 // per input shape, worth it when patch sizes repeat (each format's size is fixed).
 void set_cudnn_benchmark(bool on);
 
+// TensorFloat-32 in cuDNN convolutions and cuBLAS matrix products (Ampere and later: faster,
+// about 1e-3 relative error). LibTorch's defaults: on for cuDNN, off for cuBLAS.
+void allow_tf32(bool on);
+
 // Empty host memory of `sizes` and `dtype`, page-locked (pinned) so that a copy to a CUDA
 // device can run asynchronously. Needs a CUDA build with a device; LibTorch caches these
 // blocks (its CachingHostAllocator), so taking one per micro-batch is cheap.

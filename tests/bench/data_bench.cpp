@@ -339,7 +339,7 @@ struct Counters {
   std::mutex mutex;
   std::uint64_t micro_batches = 0;
   std::uint64_t samples = 0;
-  double float_bytes = 0;  // lr + gt tensors, float32
+  double float_bytes = 0;  // lr + gt tensors as delivered (float32, or raw 8/16-bit)
   std::map<std::string, std::uint64_t> samples_per_format;
 
   void reset() {
@@ -394,12 +394,17 @@ TrainConfig data_config(const Options& o, const fs::path& root, int steps) {
 
 // sample -> decode -> split -> augment -> batch as the spec compiler wires it (decode and
 // augment at num_workers, split and batch serial), then the counting sink.
-json data_spec(const Options& o, const fs::path& root, int steps) {
+// `pixels`: batch's form, "float" (RGB in [0, 1], the CPU's) or "raw" (8/16-bit BGR, CUDA's).
+json data_spec(const Options& o, const fs::path& root, int steps, const std::string& pixels) {
   SpecBuilder spec;
   const std::string batches = add_training_data(spec, data_config(o, root, steps));
   spec.stage("sink", "bench_count");
   spec.edge(batches + ".out", "sink.in");
-  return spec.build("data_bench", o.prefetch);
+  json doc = spec.build("data_bench", o.prefetch);
+  for (auto& stage : doc["stages"]) {
+    if (stage["type"] == "batch") stage["params"] = {{"pixels", pixels}, {"device", "cpu"}};
+  }
+  return doc;
 }
 
 struct RunResult {
@@ -422,12 +427,13 @@ struct RunResult {
 };
 
 RunResult run_pipeline(const Options& o, const fs::path& root, int steps, const Registry& registry,
-                       Counters& counters) {
+                       Counters& counters, const std::string& pixels = "float") {
   counters.reset();
   RunResult r;
   r.steps = steps;
   r.load_before = loadavg();
-  Pipeline pipeline(parse_spec(data_spec(o, root, steps), registry, "data_bench"), registry);
+  Pipeline pipeline(parse_spec(data_spec(o, root, steps, pixels), registry, "data_bench"),
+                    registry);
   r.rss_before = current_rss_mib();
   RssSampler sampler;
   const double cpu_start = process_cpu_s(), sys_start = process_sys_s();
@@ -526,7 +532,7 @@ void print_run(const char* title, const RunResult& r, const Baseline& b, int wor
   }
   std::cout << ") in " << fixed(r.wall_s, 2) << " s; load average before " << r.load_before << "\n"
             << "  samples/s                        " << fixed(rate) << "\n"
-            << "  decoded MB/s (float32 tensors)   " << fixed(r.float_bytes / r.wall_s / kMB)
+            << "  decoded MB/s (tensors delivered) " << fixed(r.float_bytes / r.wall_s / kMB)
             << "\n"
             << "  PNG MB/s (file bytes read)       " << fixed(rate * b.png_bytes_per_sample / kMB)
             << "\n"
@@ -665,6 +671,10 @@ int run(const Options& o) {
   const RunResult b = run_pipeline(o, root, 4 * o.steps, registry, *counters);
   const Baseline bb = mix(raw, sets, b.samples_per_format);
   print_run("pipeline run 2 (4x steps)", b, bb, o.workers);
+  // 5. run 2 again with raw 8-bit micro-batches, the form batch makes for a CUDA device.
+  const RunResult c = run_pipeline(o, root, 4 * o.steps, registry, *counters, "raw");
+  const Baseline bc = mix(raw, sets, c.samples_per_format);
+  print_run("pipeline run 3 (4x steps, raw 8-bit pixels: the GPU data path)", c, bc, o.workers);
 
   const double rate_a = static_cast<double>(a.samples) / a.wall_s;
   const double rate_b = static_cast<double>(b.samples) / b.wall_s;
@@ -690,6 +700,28 @@ int run(const Options& o) {
             << (flat_within ? "flat" : "GROWS (more than 5% + 8 MiB)") << "\n"
             << "  ru_maxrss MiB after run 1 / run 2: " << fixed(a.ru_maxrss_after) << " / "
             << fixed(b.ru_maxrss_after) << "\n";
+  const auto busy_per_sample = [](const RunResult& r, const std::string& stage) {
+    for (const auto& st : r.stats) {
+      if (st.name == stage) return st.busy_s / static_cast<double>(r.samples);
+    }
+    return 0.0;
+  };
+  const double rate_c = static_cast<double>(c.samples) / c.wall_s;
+  std::cout << "  raw 8-bit vs float micro-batches (run 3 vs run 2, " << 4 * o.steps
+            << " steps each):\n"
+            << "    samples/s " << fixed(rate_c) << " vs " << fixed(rate_b) << ": "
+            << fixed(100.0 * rate_c / rate_b) << "%\n"
+            << "    bytes per sample delivered " << fixed(c.float_bytes / c.samples / kMB, 2)
+            << " MB vs " << fixed(b.float_bytes / b.samples / kMB, 2)
+            << " MB: " << fixed(100.0 * (c.float_bytes / c.samples) / (b.float_bytes / b.samples))
+            << "%\n"
+            << "    CPU-s per sample " << fixed(1000.0 * c.cpu_s / c.samples, 2) << " ms vs "
+            << fixed(1000.0 * b.cpu_s / b.samples, 2)
+            << " ms: " << fixed(100.0 * (c.cpu_s / c.samples) / (b.cpu_s / b.samples)) << "%\n"
+            << "    batch busy per sample " << fixed(1000.0 * busy_per_sample(c, "batch"), 3)
+            << " ms vs " << fixed(1000.0 * busy_per_sample(b, "batch"), 3)
+            << " ms: " << fixed(100.0 * busy_per_sample(c, "batch") / busy_per_sample(b, "batch"))
+            << "%\n";
   return 0;
 }
 

@@ -1,8 +1,11 @@
 // train_bench: the training step fed by the real data stages vs by synthetic in-memory
-// batches (the data stall as a ratio), and peak memory with and without gradient
-// checkpointing (issue 5). Not a unit test: it prints figures, see tests/bench/README.md.
+// batches (the data stall as a ratio), each with float micro-batches (batch converts on the
+// host) and raw 8-bit ones (train_step converts on the device: the GPU data path), and peak
+// memory with and without gradient checkpointing (issue 5). Not a unit test: it prints
+// figures, see tests/bench/README.md.
 //
 //   train_bench [--steps 60] [--crop 96] [--batch 4] [--channels 16] [--blocks 2]
+//               [--device cpu|cuda|auto]
 #include <ATen/ATen.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -38,7 +41,15 @@ struct Options {
   int batch = 4;
   int channels = 16;
   int blocks = 2;
+  std::string device = "cpu";
 };
+
+// The peak memory the last StepEvent reported, and where.
+struct PeakMemory {
+  std::int64_t bytes = 0;
+  bool on_device = false;
+};
+PeakMemory g_peak;
 
 // The same micro-batch over and over, from memory: the feed with no data cost at all.
 class SyntheticBatches : public Stage {
@@ -48,12 +59,18 @@ class SyntheticBatches : public Stage {
         .output<MicroBatch>("out")
         .required("steps", ParamType::kInt, "micro-batches to emit")
         .required("batch", ParamType::kInt, "B")
-        .required("crop", ParamType::kInt, "GT size");
+        .required("crop", ParamType::kInt, "GT size")
+        .required("raw", ParamType::kBool, "raw 8-bit BGR pixels instead of float RGB");
   }
   explicit SyntheticBatches(const StageContext& c) : steps_(c.param<int>("steps")) {
     const int b = c.param<int>("batch"), crop = c.param<int>("crop");
-    proto_.lr = at::rand({b, 7, 3, crop / 3, crop / 3});
-    proto_.gt = at::rand({b, 3, crop, crop});
+    if (c.param<bool>("raw")) {
+      proto_.lr = at::randint(0, 256, {b, 7, crop / 3, crop / 3, 3}).to(at::kByte);
+      proto_.gt = at::randint(0, 256, {b, crop, crop, 3}).to(at::kByte);
+    } else {
+      proto_.lr = at::rand({b, 7, 3, crop / 3, crop / 3});
+      proto_.gt = at::rand({b, 3, crop, crop});
+    }
     proto_.format = "small_540";
   }
   bool produce(Emitter& out) override {
@@ -74,7 +91,10 @@ class CountSteps : public Stage {
  public:
   static StageSchema schema() { return StageSchema("count_steps").input<StepEvent>("in"); }
   explicit CountSteps(const StageContext&) {}
-  void process(std::size_t, const Message&, Emitter&) override {}
+  void process(std::size_t, const Message& in, Emitter&) override {
+    const auto e = in.as<StepEvent>();
+    g_peak = {e->peak_memory_bytes, e->memory_on_device};
+  }
 };
 
 double run_spec(const json& doc, const Registry& r, std::string* table) {
@@ -89,13 +109,15 @@ double run_spec(const json& doc, const Registry& r, std::string* table) {
 // train_step of the compiled demo spec (`compiled`: every default filled in), fed by the data
 // stages of `config` as the spec compiler adds them, or by the synthetic source; StepEvents to
 // a counter.
-json training_spec(const TrainConfig& config, const json& compiled, bool synthetic,
+json training_spec(const TrainConfig& config, const json& compiled, bool synthetic, bool raw,
                    const Options& o) {
   SpecBuilder spec;
   std::string feed = "feed";
   if (synthetic) {
-    spec.stage("feed", "synthetic_batches",
-               {{"steps", o.steps}, {"batch", o.batch}, {"crop", o.crop}})["max_in_flight"] = 2;
+    spec.stage(
+        "feed", "synthetic_batches",
+        {{"steps", o.steps}, {"batch", o.batch}, {"crop", o.crop}, {"raw", raw}})["max_in_flight"] =
+        2;
   } else {
     feed = add_training_data(spec, config);
   }
@@ -111,7 +133,11 @@ json training_spec(const TrainConfig& config, const json& compiled, bool synthet
   spec.stage("count", "count_steps");
   spec.edge(feed + ".out", "train_step.in");
   spec.edge("train_step.out", "count.in");
-  return spec.build("train_bench", config.data.prefetch);
+  json doc = spec.build("train_bench", config.data.prefetch);
+  for (auto& stage : doc["stages"]) {
+    if (stage["type"] == "batch") stage["params"]["pixels"] = raw ? "raw" : "float";
+  }
+  return doc;
 }
 
 // Peak RSS growth of 2 forward + backward passes of a VSRNet, measured in a fresh process
@@ -157,6 +183,7 @@ int run(const Options& o) {
                                          "DATA.augmentation.crop=" + std::to_string(o.crop),
                                          "MODEL.base_channels=" + std::to_string(o.channels),
                                          "MODEL.num_blocks=" + std::to_string(o.blocks),
+                                         "TRAINING.device=" + o.device,
                                          "VALIDATION.val_interval=1000000",
                                          "CHECKPOINT.checkpoint_interval=1000000"};
   const std::string demo = std::string(VSR_SOURCE_DIR) + "/configs/demo.yaml";
@@ -166,18 +193,38 @@ int run(const Options& o) {
   r.add<SyntheticBatches>();
   r.add<CountSteps>();
 
-  std::string table_real, table_synth;
-  const double synth_s = run_spec(training_spec(config, compiled, true, o), r, &table_synth);
-  const double real_s = run_spec(training_spec(config, compiled, false, o), r, &table_real);
+  // Each feed with float micro-batches (converted by batch on the host, the CPU's default)
+  // and with raw 8-bit ones (converted by train_step on the device, CUDA's default).
+  std::string table_real, table;
+  double seconds[2][2];  // [synthetic][raw]
+  PeakMemory peak;
+  for (const bool synthetic : {true, false}) {
+    for (const bool raw : {false, true}) {
+      seconds[synthetic][raw] = run_spec(training_spec(config, compiled, synthetic, raw, o), r,
+                                         synthetic || raw ? &table : &table_real);
+      peak = g_peak;
+    }
+  }
   std::printf(
-      "train_bench: %d steps, batch %d, GT crop %d, model %d channels x %d blocks, "
-      "2 decode workers, 2 torch threads\n",
-      o.steps, o.batch, o.crop, o.channels, o.blocks);
-  std::printf("  synthetic in-memory batches: %.2f steps/s (%.1f s)\n", o.steps / synth_s, synth_s);
-  std::printf("  real data stages:            %.2f steps/s (%.1f s)\n", o.steps / real_s, real_s);
-  std::printf("  real / synthetic: %.1f%% (data stall %.1f%%)\n", 100 * synth_s / real_s,
-              100 * (1 - synth_s / real_s));
-  std::printf("\n  stats, real feed:\n%s", table_real.c_str());
+      "train_bench: %d steps, batch %d, GT crop %d, model %d channels x %d blocks, device %s, "
+      "2 decode workers, %d torch threads\n",
+      o.steps, o.batch, o.crop, o.channels, o.blocks, o.device.c_str(), at::get_num_threads());
+  auto rate = [&](bool synthetic, bool raw) { return o.steps / seconds[synthetic][raw]; };
+  std::printf("  synthetic in-memory batches, float: %.2f steps/s (%.1f s)\n", rate(true, false),
+              seconds[1][0]);
+  std::printf("  synthetic in-memory batches, raw:   %.2f steps/s (%.1f s), raw / float %.1f%%\n",
+              rate(true, true), seconds[1][1], 100 * rate(true, true) / rate(true, false));
+  std::printf("  real data stages, float:            %.2f steps/s (%.1f s)\n", rate(false, false),
+              seconds[0][0]);
+  std::printf("  real data stages, raw:              %.2f steps/s (%.1f s), raw / float %.1f%%\n",
+              rate(false, true), seconds[0][1], 100 * rate(false, true) / rate(false, false));
+  std::printf("  real / synthetic (float): %.1f%% (data stall %.1f%%)\n",
+              100 * seconds[1][0] / seconds[0][0], 100 * (1 - seconds[1][0] / seconds[0][0]));
+  std::printf("  real / synthetic (raw):   %.1f%%\n", 100 * seconds[1][1] / seconds[0][1]);
+  std::printf("  peak memory (%s): %.2f GiB\n", peak.on_device ? "device" : "process RSS",
+              static_cast<double>(peak.bytes) / (1 << 30));
+  std::printf("\n  stats, real feed, float:\n%s", table_real.c_str());
+  if (o.device != "cpu") return 0;  // the memory comparison below is of the CPU
 
   const double plain = activation_peak_mib(false);
   const double ckpt = activation_peak_mib(true);
@@ -199,7 +246,7 @@ int main(int argc, char** argv) {
   vsr::Options o;
   if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
     std::cout << "usage: train_bench [--steps 60] [--crop 96] [--batch 4] [--channels 16] "
-                 "[--blocks 2]\n"
+                 "[--blocks 2] [--device cpu|cuda|auto]\n"
                  "  times --steps optimizer steps of configs/demo.yaml's train_step fed by the "
                  "data stages\n"
                  "  and by synthetic in-memory batches, then the peak memory of a larger "
@@ -210,7 +257,9 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const int v = std::atoi(argv[i + 1]);
-    if (k == "--steps")
+    if (k == "--device")
+      o.device = argv[i + 1];
+    else if (k == "--steps")
       o.steps = v;
     else if (k == "--crop")
       o.crop = v;
@@ -222,7 +271,7 @@ int main(int argc, char** argv) {
       o.blocks = v;
     else {
       std::cerr << "train_bench: unknown option " << k
-                << "; options: --steps --crop --batch --channels --blocks\n";
+                << "; options: --steps --crop --batch --channels --blocks --device\n";
       return 2;
     }
   }
