@@ -200,7 +200,8 @@ done
 # looks up in the library search path (LIBRARY_PATH): a node without libc6-dev lacks
 # /usr/lib/x86_64-linux-gnu/libc_nonshared.a.
 for s in "$lib"/*.so; do
-  [[ -f $s && ! -L $s ]] && head -c 200 "$s" | grep -q 'GNU ld script' || continue
+  [[ -f $s && ! -L $s ]] || continue
+  LC_ALL=C grep -q 'GNU ld script' <(head -c 200 "$s") || continue
   for path in $(grep -oE '/[^ ()]+' "$s" | sort -u); do
     if [[ -e $root$path ]]; then
       sed -i "s# $path # $(basename "$path") #g" "$s"

@@ -203,6 +203,12 @@ bool is_out_of_memory(const std::exception& e) {
   return error != nullptr && error->msg().find("DefaultCPUAllocator: ") != std::string::npos;
 }
 
+std::string error_first_line(const std::exception& e) {
+  const auto* error = dynamic_cast<const c10::Error*>(&e);
+  const std::string text = error ? error->msg() : e.what();
+  return text.substr(0, text.find('\n'));
+}
+
 int set_threads(int n) {
   if (n < 0)
     throw ConfigError("threads: expected 0 (all cores) or more, found " + std::to_string(n));

@@ -98,6 +98,10 @@ void reset_peak_memory(const c10::Device& device);
 // allocator; a failed host allocation in 2.x), or 1.x's c10::Error for a failed host one.
 bool is_out_of_memory(const std::exception& e);
 
+// The first line of e's message: for LibTorch's c10::Error its message without the C++
+// backtrace LibTorch appends.
+std::string error_first_line(const std::exception& e);
+
 // The thread-local autocast flags and dtypes of CPU and CUDA, as a value. Gradient
 // checkpointing captures it in forward and re-applies it when recomputing in backward.
 struct AutocastState {

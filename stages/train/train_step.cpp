@@ -300,11 +300,9 @@ void TrainStepStage::run(const MicroBatch& mb, DeviceUpload upload, Emitter& out
     train_micro_batch(mb, std::move(upload), out);
   } catch (const std::exception& e) {
     if (!is_out_of_memory(e)) throw;
-    const auto* error = dynamic_cast<const c10::Error*>(&e);
-    const std::string what = error ? error->msg() : e.what();
     throw RunError(out_of_memory_message({mb.step + 1, mb.format, mb.lr.size(0), mb.accum,
                                           s.model_options.use_checkpointing(), s.device->str(),
-                                          what.substr(0, what.find('\n'))}));
+                                          error_first_line(e)}));
   }
 }
 

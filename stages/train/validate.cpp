@@ -171,8 +171,15 @@ void ValidateStage::process(std::size_t, const Message& in, Emitter& out) {
     torch::NoGradGuard no_grad;
     for (std::size_t i = 0; i < m.images.size(); ++i) {
       const Impl::Image& img = m.images[i];
-      const cv::Mat pred =
-          tensor_to_image(upscale_tiled(*m.net, img.lr, m.run.tiles, m.run.device));
+      cv::Mat pred;
+      try {
+        pred = tensor_to_image(upscale_tiled(*m.net, img.lr, m.run.tiles, m.run.device));
+      } catch (const std::exception& e) {
+        if (!is_out_of_memory(e)) throw;
+        throw RunError(validation_out_of_memory_message(m.run.device.str(), snapshot->step,
+                                                        static_cast<int>(i), img.gt.size(),
+                                                        m.run.tiles.tile, error_first_line(e)));
+      }
       result->psnr += psnr(pred, img.gt, m.scale);
       result->psnr_y += psnr_y(pred, img.gt, m.scale);
       result->ssim += ssim_y(pred, img.gt, m.scale);
@@ -194,6 +201,18 @@ void ValidateStage::process(std::size_t, const Message& in, Emitter& out) {
   result->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   out.emit<ValResult>(0, std::move(result));
   out.emit<ValImages>(1, std::move(images));
+}
+
+std::string validation_out_of_memory_message(const std::string& device, std::int64_t step,
+                                             int image, cv::Size gt_size, int tile,
+                                             const std::string& error) {
+  return "out of memory on " + device + " validating step " + std::to_string(step) +
+         " (validation image " + std::to_string(image) + ", " + std::to_string(gt_size.width) +
+         "x" + std::to_string(gt_size.height) + "): " + error + "\nTo fit it: " +
+         (tile == 0 ? std::string("set VALIDATION.tile (now 0: whole images), e.g. 128")
+                    : "lower VALIDATION.tile (now " + std::to_string(tile) + ", e.g. " +
+                          std::to_string(std::max(32, tile / 2)) + ")") +
+         ". Checkpoints written so far are intact.";
 }
 
 void ValidateStage::close(bool) { impl_->net = nullptr; }

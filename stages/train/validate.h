@@ -15,7 +15,11 @@
 //               "tile": 128, "tile_overlap": 16, "device": "auto", "threads": 0}}
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <string>
+
+#include <opencv2/core/types.hpp>
 
 #include "graph/stage.h"
 
@@ -34,5 +38,11 @@ class ValidateStage : public Stage {
   struct Impl;  // keeps LibTorch out of this header
   std::unique_ptr<Impl> impl_;
 };
+
+// What an out-of-memory error while validating is answered with: the device, the step, the
+// image and its size, LibTorch's first line, and the VALIDATION.tile to set.
+std::string validation_out_of_memory_message(const std::string& device, std::int64_t step,
+                                             int image, cv::Size gt_size, int tile,
+                                             const std::string& error);
 
 }  // namespace vsr

@@ -96,7 +96,9 @@ TEST(DeviceTest, TellsOutOfMemoryErrorsFromOthers) {
     TORCH_CHECK(false, "shapes do not match");
   } catch (const std::exception& e) {
     EXPECT_FALSE(is_out_of_memory(e));
+    EXPECT_EQ(error_first_line(e), "shapes do not match");  // no backtrace
   }
+  EXPECT_EQ(error_first_line(std::runtime_error("one\ntwo")), "one");
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "runtime/data/mock_data.h"
 #include "runtime/model/model.h"
 #include "stages/train/messages.h"
+#include "stages/train/validate.h"
 #include "tests/stages/harness.h"
 
 namespace vsr {
@@ -347,6 +348,18 @@ TEST_F(ValidateStageTest, RunsInAGraphWithTheImageWriter) {
     EXPECT_EQ(cv::imread((out_dir / step / "gt_001.png").string()).size(), cv::Size(93, 72));
     EXPECT_FALSE(fs::exists(out_dir / step / "pred_002.png"));  // num_images = 2
   }
+}
+
+TEST(ValidateOutOfMemory, NamesTheImageAndTheTileToSet) {
+  using ::testing::HasSubstr;
+  const std::string whole = validation_out_of_memory_message(
+      "cuda:0", 5000, 3, cv::Size(1920, 1080), 0, "CUDA out of memory. Tried to allocate 8 GiB");
+  EXPECT_THAT(whole, HasSubstr("out of memory on cuda:0 validating step 5000 (validation image "
+                               "3, 1920x1080): CUDA out of memory. Tried to allocate 8 GiB"));
+  EXPECT_THAT(whole, HasSubstr("set VALIDATION.tile (now 0: whole images), e.g. 128"));
+  EXPECT_THAT(whole, HasSubstr("Checkpoints written so far are intact."));
+  EXPECT_THAT(validation_out_of_memory_message("cuda:0", 1, 0, cv::Size(8, 8), 256, "oom"),
+              HasSubstr("lower VALIDATION.tile (now 256, e.g. 128)"));
 }
 
 }  // namespace
