@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ccache clang-format pkg-config
   libtorch-dev libtbb-dev libopencv-dev libyaml-cpp-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libprotobuf-dev protobuf-compiler libdeflate-dev libpng-dev graphviz
-  python3-venv python3-torch
+  python3-venv python3-torch opencv-doc
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -21,8 +21,11 @@
 #include "runtime/cli/signals.h"
 #include "runtime/cli/tee.h"
 #include "runtime/config/config.h"
+#include "runtime/config/convert_config.h"
 #include "runtime/data/formats.h"
+#include "runtime/data/image.h"
 #include "runtime/data/mock_data.h"
+#include "runtime/data/video.h"
 #include "runtime/io/fileio.h"
 #include "runtime/io/version.h"
 #include "runtime/outputs/checkpoint.h"
@@ -37,9 +40,11 @@ const char kUsage[] =
     "\n"
     "commands:\n"
     "  run SPEC|CONFIG [--set KEY=VALUE]... [--stats-json FILE]\n"
-    "                                 run a pipeline spec, or train from a YAML config\n"
+    "                                 run a pipeline spec, or train from a YAML config (a\n"
+    "                                 conversion config runs as with `convert`)\n"
     "  compile CONFIG [--set KEY=VALUE]... [-o SPEC.json]\n"
-    "                                 YAML training config -> self-contained pipeline spec\n"
+    "                                 YAML config (training or conversion) -> self-contained\n"
+    "                                 pipeline spec\n"
     "  validate SPEC|CONFIG [--set KEY=VALUE]... [--spec-only]\n"
     "                                 check a spec or config and the files, folders and\n"
     "                                 device it needs; prints every problem at once\n"
@@ -47,22 +52,30 @@ const char kUsage[] =
     "  dot SPEC|CONFIG                Graphviz DOT of the pipeline (pipe into `dot -Tsvg`)\n"
     "  stages [TYPE] [--markdown]     registered stage types: ports, params, defaults, docs\n"
     "                                 (--markdown: every type as Markdown, stages/README.md)\n"
-    "  schema                         JSON Schema of the YAML training config, for editors\n"
-    "                                 (configs/vsr_flow.schema.json)\n"
+    "  schema [--convert]             JSON Schema of the YAML training config, for editors\n"
+    "                                 (configs/vsr_flow.schema.json; --convert: of the\n"
+    "                                 conversion config, configs/convert.schema.json)\n"
+    "  convert CONFIG [--set KEY=VALUE]... [--stats-json FILE]\n"
+    "                                 cut footage (videos, frame folders) into a training set:\n"
+    "                                 GT patches, LR stacks and Val/GT in the dataset layout\n"
     "  check-data CONFIG [--set KEY=VALUE]... [--report FILE.json]\n"
     "                                 read every training pair and validation image the config\n"
     "                                 points to; list every bad file at once (non-zero exit)\n"
     "  mock-data --root DIR [--categories general,space,toon] [--formats small_540,...]\n"
     "            [--lr-versions 5,7] [--count N] [--val-count N] [--scale 3] [--seed N]\n"
     "                                 write a synthetic dataset in the spec's layout\n"
-    "  upscale CHECKPOINT --input DIR --output DIR [--tile N] [--tile-overlap N]\n"
+    "  upscale CHECKPOINT --input CLIP --output CLIP [--precision off|bf16|fp16]\n"
+    "          [--tile N] [--tile-overlap N] [--cut-threshold X] [--fps X]\n"
     "          [--device auto|cpu|cuda] [--threads N] [--weights ema|model]\n"
-    "                                 upscale a folder of video frames (name order) with a\n"
-    "                                 trained checkpoint; writes DIR/<frame name>.png\n"
+    "                                 upscale a video file or a folder of frames with a\n"
+    "                                 trained checkpoint into a video (codec by extension:\n"
+    "                                 .mp4 .m4v .mov .avi .mkv .webm) or a folder of\n"
+    "                                 <frame name>.png\n"
     "  selftest [--keep DIR]          check this installation end to end on mock data\n"
     "  --version                      print the version\n"
     "\n"
-    "SPEC is a JSON pipeline spec, CONFIG a YAML training config (*.yaml); see README.md.\n";
+    "SPEC is a JSON pipeline spec, CONFIG a YAML config (*.yaml): a training config, or a\n"
+    "conversion config (sections SOURCES, OUTPUT, DATASET, LR, RUN); see README.md.\n";
 
 struct Args {
   std::string command;
@@ -75,7 +88,7 @@ Args parse_args(int argc, char** argv, const std::vector<std::string>& valued) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--spec-only" || arg == "--markdown") {
+    if (arg == "--spec-only" || arg == "--markdown" || arg == "--convert") {
       a.options.emplace(arg, "1");  // (assigning a literal trips GCC 12's -Wrestrict in C++20)
     } else if (arg.rfind("--", 0) == 0) {
       bool known = false;
@@ -156,7 +169,8 @@ int cmd_stages(const Args& a) {
 int cmd_schema(const Args& a) {
   if (!a.positional.empty())
     throw UsageError("'schema' takes no arguments, got " + a.positional[0]);
-  std::cout << config_json_schema().dump(2) << "\n";
+  const bool convert = a.options.count("--convert") > 0;
+  std::cout << (convert ? convert_json_schema() : config_json_schema()).dump(2) << "\n";
   return 0;
 }
 
@@ -165,7 +179,7 @@ int cmd_validate(const Args& a) {
   for (const auto& w : loaded.warnings) std::cerr << "vsr_flow: warning: " << w << "\n";
   std::cout << one_path(a) << ": ok (" << loaded.spec.stages.size() << " stages, "
             << loaded.spec.edges.size() << " edges)\n";
-  if (loaded.from_config) std::cout << loaded.probabilities_line << "\n";
+  if (!loaded.probabilities_line.empty()) std::cout << loaded.probabilities_line << "\n";
   return 0;
 }
 
@@ -244,8 +258,54 @@ bool run_with_stats(Pipeline& pipeline, const Args& a) {
   return !pipeline.stop_requested();
 }
 
+// The conversion job of a conversion config (compile_convert_spec): footage in, a training set
+// under OUTPUT.output_root out.
+int run_conversion(const LoadedSpec& loaded, const Args& a) {
+  const json& source = loaded.spec.stage("clip_source")->params;
+  const json& writer = loaded.spec.stage("dataset_writer")->params;
+  const json& patches = loaded.spec.stage("patches")->params;
+  std::string formats;
+  for (const auto& f : patches.at("formats")) {
+    formats += (formats.empty() ? "" : ", ") + f.get<std::string>();
+  }
+  const std::size_t inputs = source.at("sources").size();
+  const int workers = loaded.spec.stage("patches")->concurrency;
+  const std::string root = writer.at("output_root").get<std::string>();
+  std::cout << "convert: " << inputs << (inputs == 1 ? " source" : " sources") << " -> " << root
+            << " (category " << writer.at("category").get<std::string>() << ", formats " << formats
+            << ", x" << writer.at("scale").get<int>() << "); " << workers
+            << (workers == 1 ? " worker\n" : " workers\n") << std::flush;
+  Pipeline pipeline(loaded.spec);
+  if (!run_with_stats(pipeline, a)) {
+    std::cerr << "vsr_flow: stopped on request; every file written so far is complete (run the "
+                 "same command again to write the rest)\n";
+    return 130;
+  }
+  std::cout << "convert: done: train on it with DATA.data_root: " << root
+            << " and DATA.category: " << writer.at("category").get<std::string>() << "\n";
+  return 0;
+}
+
+// `vsr_flow convert CONFIG`: a conversion config only (a training config is `vsr_flow run`'s).
+int cmd_convert(const Args& a) {
+  if (a.positional.size() != 1) {
+    throw UsageError("'convert' takes one CONFIG path, got " + std::to_string(a.positional.size()));
+  }
+  const std::string& path = a.positional[0];
+  if (config_file_kind(path) != ConfigKind::kConvert) {
+    throw ConfigError(path +
+                          ": convert reads a conversion config (sections SOURCES, OUTPUT, "
+                          "DATASET, LR, RUN; see configs/convert_example.yaml), and this is a "
+                          "training config: train with `vsr_flow run " +
+                          path + "`",
+                      path);
+  }
+  return run_conversion(load_spec_or_config(path, a.sets), a);
+}
+
 int cmd_run(const Args& a) {
   const LoadedSpec loaded = load(a);
+  if (loaded.from_config && loaded.kind == ConfigKind::kConvert) return run_conversion(loaded, a);
   std::unique_ptr<ConsoleTee> tee;
   if (loaded.from_config) {
     namespace fs = std::filesystem;
@@ -359,6 +419,41 @@ int cmd_mock_data(const Args& a) {
   return 0;
 }
 
+double float_option(const Args& a, const std::string& name, double fallback) {
+  auto it = a.options.find(name);
+  if (it == a.options.end()) return fallback;
+  try {
+    std::size_t used = 0;
+    const double v = std::stod(it->second, &used);
+    if (used == it->second.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw UsageError(name + " expects a number, found '" + it->second + "'");
+}
+
+// Names a problem of the upscaling spec by the command-line option its value came from
+// (make_infer_spec's meta.sources): "--precision: ...".
+ProblemLabel option_label(const json& spec) {
+  const json sources = spec.at("meta").value("sources", json::object());
+  return [sources](const SpecProblem& p) {
+    if (p.stage.empty() || p.param.empty()) return p.path;
+    const bool shared = p.path.rfind("$.shared.", 0) == 0;
+    const std::string ref = (shared ? "shared" : p.stage) + "." + p.param;
+    return sources.contains(ref) ? sources.at(ref).get<std::string>() : p.path;
+  };
+}
+
+// "video, 1440 frames, 1920x1080, 23.976 fps" or "frame folder, 120 frames, 640x360".
+std::string clip_text(const ClipReader& clip) {
+  std::ostringstream s;
+  s << (clip.is_video() ? "video, " : "frame folder, ");
+  if (clip.frame_count() > 0)
+    s << (clip.is_video() ? "about " : "") << clip.frame_count() << " frames, ";
+  s << size_text(clip.size());
+  if (clip.fps() > 0) s << ", " << std::setprecision(5) << clip.fps() << " fps";
+  return s.str();
+}
+
 // An upscaling job: frames -> upscale -> frame_writer (make_infer_spec), with the frame count
 // taken from the checkpoint.
 int cmd_upscale(const Args& a) {
@@ -366,17 +461,24 @@ int cmd_upscale(const Args& a) {
     throw UsageError("'upscale' takes one CHECKPOINT path, got " +
                      std::to_string(a.positional.size()));
   }
-  if (!a.options.count("--input")) throw UsageError("upscale needs --input DIR (the LR frames)");
-  if (!a.options.count("--output")) throw UsageError("upscale needs --output DIR");
+  if (!a.options.count("--input")) {
+    throw UsageError("upscale needs --input CLIP (a video file or a folder of LR frames)");
+  }
+  if (!a.options.count("--output")) {
+    throw UsageError("upscale needs --output CLIP (a video file or a folder for the frames)");
+  }
   UpscaleJob job;
   job.checkpoint = a.positional[0];
-  job.input_dir = a.options.at("--input");
-  job.output_dir = a.options.at("--output");
+  job.input = a.options.at("--input");
+  job.output = a.options.at("--output");
   job.tile = static_cast<int>(int_option(a, "--tile", job.tile));
   job.tile_overlap = static_cast<int>(int_option(a, "--tile-overlap", job.tile_overlap));
   job.threads = static_cast<int>(int_option(a, "--threads", job.threads));
+  job.cut_threshold = float_option(a, "--cut-threshold", job.cut_threshold);
+  job.fps = float_option(a, "--fps", job.fps);
   if (a.options.count("--device")) job.device = a.options.at("--device");
   if (a.options.count("--weights")) job.weights = a.options.at("--weights");
+  if (a.options.count("--precision")) job.precision = a.options.at("--precision");
   const CheckpointData c = load_checkpoint(job.checkpoint);
   if (c.frames <= 0 || c.scale <= 0) {
     throw DataError("checkpoint " + job.checkpoint +
@@ -384,14 +486,35 @@ int cmd_upscale(const Args& a) {
                     "vsr_flow training");
   }
   job.frames = c.frames;
-  const Spec spec = parse_spec(make_infer_spec(job), Registry::global(), "upscale");
+  const json doc = make_infer_spec(job);
+  const Spec spec = parse_spec(doc, Registry::global(), "upscale", {}, option_label(doc));
+  // The spec's checks passed, so the input exists; its first frame gives the sizes.
+  const ClipReader clip(job.input);
+  const cv::Size out_size(clip.size().width * c.scale, clip.size().height * c.scale);
+  const bool video_out = is_video_file(job.output);
+  if (video_out && (out_size.width % 2 != 0 || out_size.height % 2 != 0)) {
+    throw OutputError("--output " + job.output + ": the upscaled frames would be " +
+                          size_text(out_size) + " (x" + std::to_string(c.scale) + " of " +
+                          size_text(clip.size()) +
+                          ") and a video stores even sides only; crop the input to an even "
+                          "width and height, or write a frame folder (--output DIR)",
+                      job.output);
+  }
+  const double fps = job.fps > 0 ? job.fps : clip.fps() > 0 ? clip.fps() : ClipWriter::kDefaultFps;
+  std::ostringstream out;
+  out << (video_out ? video_codec(job.output) + " video, " : std::string("PNG frames, "))
+      << size_text(out_size);
+  if (video_out) out << ", " << std::setprecision(5) << fps << " fps";
   std::cout << "upscale: " << job.checkpoint << " (step " << c.step << ", x" << c.scale << ", "
             << c.frames << " frames, " << (job.weights == "ema" && !c.ema.empty() ? "EMA" : "model")
-            << " weights)\n  " << job.input_dir << " -> " << job.output_dir << "\n"
+            << " weights" << (job.precision == "off" ? "" : ", " + job.precision) << ")\n  "
+            << job.input << " (" << clip_text(clip) << ") -> " << job.output << " (" << out.str()
+            << ")\n"
             << std::flush;
   Pipeline pipeline(spec);
   if (!run_with_stats(pipeline, a)) {
-    std::cerr << "vsr_flow: stopped on request; every frame written so far is complete\n";
+    std::cerr << "vsr_flow: stopped on request; every frame written so far is complete"
+              << (video_out ? " (the video holds them)" : "") << "\n";
     return 130;
   }
   long long written = 0;
@@ -400,7 +523,7 @@ int cmd_upscale(const Args& a) {
     if (s.at("name") == "frame_writer") written = s.at("in").get<long long>();
   }
   std::cout << "upscale: wrote " << written << (written == 1 ? " frame" : " frames") << " to "
-            << job.output_dir << "\n";
+            << job.output << "\n";
   return 0;
 }
 
@@ -420,10 +543,11 @@ int cli_main(int argc, char** argv) {
   }
   try {
     const Args a = parse_args(
-        argc, argv,
-        {"--stats-json", "--root", "--categories", "--formats", "--lr-versions", "--count",
-         "--val-count", "--scale", "--seed", "--set", "--keep", "--report", "--input", "--output",
-         "--tile", "--tile-overlap", "--device", "--threads", "--weights"});
+        argc, argv, {"--stats-json",    "--root",      "--categories", "--formats", "--lr-versions",
+                     "--count",         "--val-count", "--scale",      "--seed",    "--set",
+                     "--keep",          "--report",    "--input",      "--output",  "--tile",
+                     "--tile-overlap",  "--device",    "--threads",    "--weights", "--precision",
+                     "--cut-threshold", "--fps"});
     if (a.command.empty() || a.command == "help" || a.command == "-h") {
       std::cout << kUsage;
       return a.command.empty() ? 2 : 0;
@@ -435,6 +559,7 @@ int cli_main(int argc, char** argv) {
     if (a.command == "run") return cmd_run(a);
     if (a.command == "compile") return cmd_compile(a);
     if (a.command == "check-data") return cmd_check_data(a);
+    if (a.command == "convert") return cmd_convert(a);
     if (a.command == "mock-data") return cmd_mock_data(a);
     if (a.command == "upscale") return cmd_upscale(a);
     if (a.command == "selftest")

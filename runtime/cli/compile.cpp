@@ -3,6 +3,7 @@
 #include "common/errors.h"
 #include "graph/registry.h"
 #include "runtime/config/config.h"
+#include "runtime/config/convert_config.h"
 
 namespace vsr {
 
@@ -21,10 +22,35 @@ Compiled load_config_file(const std::string& path, const std::vector<std::string
   return c;
 }
 
+// A config of either kind compiled into its job's spec, not yet checked.
+struct CompiledJob {
+  ConfigKind kind = ConfigKind::kTrain;
+  std::string text;
+  json spec;
+  ConfigOrigin origin;  // where each key came from, for the spec's problems
+  TrainConfig train;    // kTrain only
+};
+
+CompiledJob compile_job(const std::string& path, const std::vector<std::string>& overrides) {
+  CompiledJob job;
+  job.text = read_config_text(path);
+  job.kind = config_kind(job.text, path);
+  if (job.kind == ConfigKind::kConvert) {
+    const ConvertConfig config = load_convert_config_text(job.text, path, overrides);
+    job.spec = compile_convert_spec(config, job.text);
+    job.origin = config;
+  } else {
+    job.train = load_config_text(job.text, path, overrides);
+    job.spec = compile_train_spec(job.train, job.text);
+    job.origin = job.train;
+  }
+  return job;
+}
+
 // Names a problem of a spec compiled from `config` by the config key its value came from
 // (meta.sources) and where the config gives that key; problems of values no key set keep their
 // JSON path.
-ProblemLabel config_label(const TrainConfig& config, const json& spec) {
+ProblemLabel config_label(const ConfigOrigin& config, const json& spec) {
   const json sources = spec.at("meta").value("sources", json::object());
   return [config, sources](const SpecProblem& p) {
     if (p.stage.empty() || p.param.empty()) return p.path;
@@ -57,7 +83,7 @@ Spec check_whole(const json& doc, const std::string& origin, const ProblemLabel&
   return spec;
 }
 
-Spec check_compiled(const json& doc, const TrainConfig& config, const std::string& origin,
+Spec check_compiled(const json& doc, const ConfigOrigin& config, const std::string& origin,
                     std::vector<std::string>* warnings) {
   return check_whole(doc, origin, config_label(config, doc), warnings);
 }
@@ -75,9 +101,16 @@ bool is_config_path(const std::string& path) {
 json compile_config_file(const std::string& path, const std::vector<std::string>& overrides,
                          std::vector<std::string>* warnings) {
   std::vector<std::string> ignored;
-  const Compiled c = load_config_file(path, overrides);
-  return to_json(check_compiled(compile_train_spec(c.config, c.text), c.config,
-                                path + " (compiled)", warnings ? warnings : &ignored));
+  const CompiledJob job = compile_job(path, overrides);
+  return to_json(
+      check_compiled(job.spec, job.origin, path + " (compiled)", warnings ? warnings : &ignored));
+}
+
+ConfigKind config_file_kind(const std::string& path) {
+  if (!is_config_path(path)) {
+    throw ConfigError(path + " is not a YAML config (*.yaml, *.yml)", path);
+  }
+  return config_kind(read_config_text(path), path);
 }
 
 LoadedSpec load_spec_or_config(const std::string& path, const std::vector<std::string>& overrides,
@@ -85,12 +118,15 @@ LoadedSpec load_spec_or_config(const std::string& path, const std::vector<std::s
   LoadedSpec out;
   if (is_config_path(path)) {
     out.from_config = true;
-    const Compiled c = load_config_file(path, overrides);
-    out.config_text = c.text;
-    out.spec = check_compiled(compile_train_spec(c.config, c.text), c.config, path + " (compiled)",
+    const CompiledJob job = compile_job(path, overrides);
+    out.kind = job.kind;
+    out.config_text = job.text;
+    out.spec = check_compiled(job.spec, job.origin, path + " (compiled)",
                               options.world ? nullptr : &out.warnings);
-    out.experiment_dir = c.config.experiment_dir();
-    out.probabilities_line = format_probabilities_line(c.config);
+    if (job.kind == ConfigKind::kTrain) {
+      out.experiment_dir = job.train.experiment_dir();
+      out.probabilities_line = format_probabilities_line(job.train);
+    }
     return out;
   }
   if (!overrides.empty()) {
@@ -108,6 +144,13 @@ Spec compile_check_data_file(const std::string& path, const std::vector<std::str
     throw ConfigError(path +
                       ": check-data reads a YAML training config (*.yaml), the one you "
                       "train with");
+  }
+  if (config_file_kind(path) == ConfigKind::kConvert) {
+    throw ConfigError(path +
+                          ": check-data reads a YAML training config; this is a conversion config "
+                          "(vsr_flow convert): check the dataset it writes with a training config "
+                          "whose DATA.data_root is its OUTPUT.output_root",
+                      path);
   }
   const Compiled c = load_config_file(path, overrides);
   return check_compiled(compile_check_data_spec(c.config, report_path), c.config,

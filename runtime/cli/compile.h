@@ -1,13 +1,14 @@
-// YAML training config -> resolved pipeline spec, and loading either kind of file. A spec is
-// checked whole before anything runs (graph/spec.h: params, checks across params, checks of
-// the world); a problem in a spec compiled from a config names the config key it came from and
-// where the config gives it (file:line:col, or the --set that set it).
+// YAML config (training or conversion) -> resolved pipeline spec, and loading either a spec or a
+// config. A spec is checked whole before anything runs (graph/spec.h: params, checks across
+// params, checks of the world); a problem in a spec compiled from a config names the config key it
+// came from and where the config gives it (file:line:col, or the --set that set it).
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "graph/spec.h"
+#include "runtime/config/convert_config.h"
 #include "runtime/config/specs.h"
 
 namespace vsr {
@@ -15,17 +16,19 @@ namespace vsr {
 // What a command got from SPEC-or-CONFIG.
 struct LoadedSpec {
   Spec spec;
-  bool from_config = false;           // a YAML training config compiled in memory
-  std::string config_text;            // the YAML as written (from_config only)
-  std::string experiment_dir;         // from_config only
-  std::string probabilities_line;     // from_config only
-  std::vector<std::string> warnings;  // world problems when loaded with world = false
+  bool from_config = false;              // a YAML config compiled in memory
+  ConfigKind kind = ConfigKind::kTrain;  // from_config only: which job it is
+  std::string config_text;               // the YAML as written (from_config only)
+  std::string experiment_dir;            // training configs only
+  std::string probabilities_line;        // training configs only
+  std::vector<std::string> warnings;     // world problems when loaded with world = false
 };
 
-// Compiles a YAML training config (with --set overrides) into a self-contained spec: every
-// config default and every stage-param default filled in, the config text kept in meta.
-// Problems of the world (a missing dataset or pretrained file) do not stop it, since a spec
-// is often compiled for another machine: they are returned in `warnings`, one line each.
+// Compiles a YAML config (with --set overrides) into its job's self-contained spec, training or
+// conversion by the config's sections (config_kind): every config default and every
+// stage-param default filled in, the config text kept in meta. Problems of the world (a missing
+// dataset, pretrained file or footage) do not stop it, since a spec is often compiled for
+// another machine: they are returned in `warnings`, one line each.
 json compile_config_file(const std::string& path, const std::vector<std::string>& overrides,
                          std::vector<std::string>* warnings = nullptr);
 
@@ -36,6 +39,10 @@ LoadedSpec load_spec_or_config(const std::string& path, const std::vector<std::s
                                const CheckOptions& options = {});
 
 bool is_config_path(const std::string& path);
+
+// The kind of the YAML config at `path`; throws ConfigError when it is not a YAML config or
+// cannot be read or parsed.
+ConfigKind config_file_kind(const std::string& path);
 
 // The dataset check of a YAML training config (`vsr_flow check-data`, see
 // compile_check_data_spec), validated like any spec. Throws ConfigError for a file that is

@@ -18,6 +18,8 @@
 namespace vsr {
 namespace {
 
+using ojson = nlohmann::ordered_json;
+
 std::vector<std::string> split(const std::string& s, char separator) {
   std::vector<std::string> parts;
   std::string part;
@@ -26,6 +28,16 @@ std::vector<std::string> split(const std::string& s, char separator) {
   if (!s.empty() && s.back() == separator) parts.emplace_back();
   return parts;
 }
+
+std::string trim(const std::string& s) {
+  const size_t begin = s.find_first_not_of(" \t");
+  if (begin == std::string::npos) return "";
+  const size_t end = s.find_last_not_of(" \t");
+  return s.substr(begin, end - begin + 1);
+}
+
+// "DATA" of "DATA.augmentation.crop".
+std::string section_of(const std::string& key) { return key.substr(0, key.find('.')); }
 
 // What a node is, for "found ..." in messages.
 std::string describe(const YAML::Node& n) {
@@ -55,308 +67,69 @@ std::optional<double> to_number(const YAML::Node& n) {
   return std::nullopt;
 }
 
-Range closed(double lo, double hi) { return Range::closed(lo, hi); }
-Range closed_open(double lo, double hi) { return Range::closed_open(lo, hi); }
-Range open_closed(double lo, double hi) { return Range::open_closed(lo, hi); }
-Range at_least(double lo) { return Range::at_least(lo); }
-Range above(double lo) { return Range::above(lo); }
-
-enum class Kind {
-  kInt,         // integer, in range or (with choices) one of them
-  kFloat,       // number in range
-  kBool,        // true / false
-  kString,      // any scalar; empty allowed
-  kChoice,      // one of the choices
-  kFormatList,  // list of format names
-  kFloatList,   // list of `count` numbers in range
-  kIntMap,      // format name -> integer in range
-  kFloatMap,    // format name -> number in range
-};
-
-using Setter = void (*)(TrainConfig&, const YAML::Node&);
-
-struct KeyDef {
-  std::string key;  // "TRAINING.learning_rate"
-  Kind kind;
-  const char* def;  // YAML text of the default (per entry for maps); nullptr: required
-  Range range;      // numbers, and each element of lists and maps
-  std::vector<std::string> choices;  // kChoice and kInt with a fixed set
-  const char* doc;
-  Setter set;
-  const char* shown_default = nullptr;  // README text when the default is derived
-  int count = 0;                        // kFloatList: exact length
-};
-
-void assign(int& dst, const YAML::Node& n) { dst = static_cast<int>(*to_integer(n)); }
-void assign(long long& dst, const YAML::Node& n) { dst = *to_integer(n); }
-void assign(double& dst, const YAML::Node& n) { dst = *to_number(n); }
-void assign(bool& dst, const YAML::Node& n) { dst = n.as<bool>(); }
-void assign(std::string& dst, const YAML::Node& n) { dst = n.IsNull() ? "" : n.Scalar(); }
-void assign(std::vector<std::string>& dst, const YAML::Node& n) {
-  dst.clear();
-  for (const auto& item : n) dst.push_back(item.Scalar());
-}
-void assign(std::vector<double>& dst, const YAML::Node& n) {
-  dst.clear();
-  for (const auto& item : n) dst.push_back(*to_number(item));
-}
-template <typename T>
-void assign(std::map<std::string, T>& dst, const YAML::Node& n) {
-  dst.clear();
-  for (const auto& entry : n) assign(dst[entry.first.Scalar()], entry.second);
+bool is_format_map(const KeySpec& def) {
+  return def.kind == KeyKind::kIntMap || def.kind == KeyKind::kFloatMap;
 }
 
-// The member reached from `object` by a chain of member pointers.
-template <typename T>
-T& member(T& object) {
-  return object;
-}
-template <typename T, typename M, typename... Rest>
-auto& member(T& object, M first, Rest... rest) {
-  return member(object.*first, rest...);
-}
+bool is_required(const KeySpec& def) { return !def.def && !is_format_map(def); }
 
-// Writes a checked value into the member reached by the chain of member pointers M.
-template <auto... M>
-void put(TrainConfig& config, const YAML::Node& value) {
-  assign(member(config, M...), value);
-}
-
-KeyDef Int(std::string key, const char* def, Range range, const char* doc, Setter set) {
-  return {std::move(key), Kind::kInt, def, range, {}, doc, set};
-}
-KeyDef IntOf(std::string key, const char* def, std::vector<std::string> choices, const char* doc,
-             Setter set) {
-  return {std::move(key), Kind::kInt, def, {}, std::move(choices), doc, set};
-}
-KeyDef Float(std::string key, const char* def, Range range, const char* doc, Setter set) {
-  return {std::move(key), Kind::kFloat, def, range, {}, doc, set};
-}
-KeyDef Bool(std::string key, const char* def, const char* doc, Setter set) {
-  return {std::move(key), Kind::kBool, def, {}, {}, doc, set};
-}
-KeyDef Str(std::string key, const char* def, const char* doc, Setter set,
-           const char* shown_default = nullptr) {
-  return {std::move(key), Kind::kString, def, {}, {}, doc, set, shown_default};
-}
-KeyDef Choice(std::string key, const char* def, std::vector<std::string> choices, const char* doc,
-              Setter set) {
-  return {std::move(key), Kind::kChoice, def, {}, std::move(choices), doc, set};
-}
-KeyDef FormatList(std::string key, const char* def, const char* doc, Setter set) {
-  return {std::move(key), Kind::kFormatList, def, {}, {}, doc, set};
-}
-KeyDef FloatList(std::string key, const char* def, int count, Range range, const char* doc,
-                 Setter set) {
-  return {std::move(key), Kind::kFloatList, def, range, {}, doc, set, nullptr, count};
-}
-KeyDef FormatMap(std::string key, Kind kind, const char* def, Range range, const char* doc,
-                 Setter set, const char* shown_default) {
-  return {std::move(key), kind, def, range, {}, doc, set, shown_default};
-}
-
-using TC = TrainConfig;
-using MC = ModelConfig;
-using DC = DataConfig;
-using AC = AugmentConfig;
-using TR = TrainingConfig;
-using VC = ValidationConfig;
-using CC = CheckpointConfig;
-using LC = LoggingConfig;
-using OC = OutputConfig;
-
-// Every key of the config, in README order. The one place to add a key.
-const std::vector<KeyDef>& schema() {
-  static const std::vector<KeyDef> table = {
-      // MODEL
-      Int("MODEL.base_channels", "128", closed(8, 512),
-          "Feature channels of the network (the spec: 64-256; small values for tests).",
-          put<&TC::model, &MC::base_channels>),
-      Int("MODEL.num_blocks", "32", closed(1, 64), "Residual blocks per branch (the spec: 16-48).",
-          put<&TC::model, &MC::num_blocks>),
-      Bool("MODEL.use_checkpointing", "true",
-           "Gradient checkpointing: recompute activations in backward to save memory.",
-           put<&TC::model, &MC::use_checkpointing>),
-      Choice("MODEL.channels_last", "auto", {"auto", "true", "false"},
-             "NHWC (channels_last) weights and activations: faster convolutions on GPUs with "
-             "tensor cores. auto: on for CUDA, off for the CPU.",
-             put<&TC::model, &MC::channels_last>),
-      IntOf("MODEL.scale", "3", {"2", "3", "4"},
-            "Upscaling factor; every listed format's GT size must be divisible by it.",
-            put<&TC::model, &MC::scale>),
-      Float("MODEL.flow_lr_mult", "0.25", closed(0, 10),
-            "Learning-rate multiplier of the optical-flow network (BasicVSR++: 0.25).",
-            put<&TC::model, &MC::flow_lr_mult>),
-      Int("MODEL.flow_freeze_steps", "0", at_least(0),
-          "First steps with the flow network frozen (BasicVSR++ freezes a pretrained one for "
-          "5000; ours starts from scratch).",
-          put<&TC::model, &MC::flow_freeze_steps>),
-      Str("MODEL.pretrained", "\"\"",
-          "State dict (.pth) to initialise the weights from; empty: random init (fresh start).",
-          put<&TC::model, &MC::pretrained>),
-      // DATA
-      Choice("DATA.category", "general", category_names(),
-             "Dataset category: general (Universal/Mastermodell), space (Space/SpaceModel), "
-             "toon (Toon/ToonModel).",
-             put<&TC::data, &DC::category>),
-      Choice("DATA.lr_version", "7frames", lr_version_names(),
-             "LR frames per sample: the LR_5frames or LR_7frames stacks.",
-             put<&TC::data, &DC::lr_version>),
-      Str("DATA.data_root", "/mnt/data/training/dataset",
-          "Dataset root holding the category folders; checked when a run starts.",
-          put<&TC::data, &DC::data_root>),
-      FormatList("DATA.formats", "[small_540]",
-                 "Patch formats to train on: small_540, medium_169, large_720, xlarge_1440, "
-                 "fullhd_1920.",
-                 put<&TC::data, &DC::formats>),
-      FormatMap("DATA.format_weights", Kind::kFloatMap, "1", above(0),
-                "Sampling weight per listed format, normalised to probabilities; when the key "
-                "is absent, all equal.",
-                put<&TC::data, &DC::format_weights>, "equal"),
-      Int("DATA.num_workers", "4", closed(1, 64), "Decode threads (the spec: CPU cores / 2).",
-          put<&TC::data, &DC::num_workers>),
-      Int("DATA.prefetch", "4", closed(1, 1024),
-          "Micro-batches in flight ahead of the train step (bounds memory).",
-          put<&TC::data, &DC::prefetch>),
-      Int("DATA.augmentation.crop", "0", closed(0, 4096),
-          "Random GT crop size in pixels per sample (a multiple of MODEL.scale, aligned to the LR "
-          "grid), as BasicSR's gt_size; 0 trains on whole patches.",
-          put<&TC::data, &DC::augmentation, &AC::crop>),
-      Float("DATA.augmentation.hflip", "0.5", closed(0, 1), "Probability of a horizontal flip.",
-            put<&TC::data, &DC::augmentation, &AC::hflip>),
-      Float("DATA.augmentation.vflip", "0.5", closed(0, 1), "Probability of a vertical flip.",
-            put<&TC::data, &DC::augmentation, &AC::vflip>),
-      Float("DATA.augmentation.rot90", "0.5", closed(0, 1),
-            "Probability of a 90-degree rotation (square formats only).",
-            put<&TC::data, &DC::augmentation, &AC::rot90>),
-      Float("DATA.augmentation.reverse", "0.5", closed(0, 1),
-            "Probability of reversing the frame order.",
-            put<&TC::data, &DC::augmentation, &AC::reverse>),
-      // TRAINING
-      Int("TRAINING.total_steps", "100000", at_least(1), "Optimizer steps of the run, from step 0.",
-          put<&TC::training, &TR::total_steps>),
-      FormatMap("TRAINING.batch_size", Kind::kIntMap, nullptr, closed(1, 256),
-                "Samples per micro-batch, for each listed format.",
-                put<&TC::training, &TR::batch_size>, "required"),
-      FormatMap("TRAINING.gradient_accumulation", Kind::kIntMap, "1", closed(1, 256),
-                "Micro-batches per optimizer step, for each listed format (effective batch = "
-                "batch_size x accumulation); when the key is absent, 1.",
-                put<&TC::training, &TR::gradient_accumulation>, "1"),
-      Float("TRAINING.learning_rate", "0.0001", open_closed(0, 1),
-            "Peak learning rate, reached after warm-up.", put<&TC::training, &TR::learning_rate>),
-      Int("TRAINING.warmup_steps", "1000", at_least(0),
-          "Linear warm-up steps from 0 to learning_rate; at most total_steps.",
-          put<&TC::training, &TR::warmup_steps>),
-      Choice("TRAINING.schedule", "cosine", {"cosine", "constant"},
-             "After warm-up: cosine decay to learning_rate x min_lr_ratio at total_steps, or "
-             "constant.",
-             put<&TC::training, &TR::schedule>),
-      Float("TRAINING.min_lr_ratio", "0.001", closed(0, 1),
-            "Final / peak learning rate of the cosine schedule (BasicVSR++: 1e-4 to 1e-7).",
-            put<&TC::training, &TR::min_lr_ratio>),
-      Choice("TRAINING.optimizer", "adam", {"adam", "adamw"}, "Optimizer (BasicVSR++: Adam).",
-             put<&TC::training, &TR::optimizer>),
-      FloatList("TRAINING.betas", "[0.9, 0.99]", 2, closed_open(0, 1),
-                "Adam betas (BasicVSR++: 0.9, 0.99).", put<&TC::training, &TR::betas>),
-      Float("TRAINING.weight_decay", "0", closed(0, 1),
-            "Weight decay: L2 for adam, decoupled for adamw.",
-            put<&TC::training, &TR::weight_decay>),
-      Float("TRAINING.grad_clip", "0", at_least(0),
-            "Clip the global gradient norm to this value; 0: off.",
-            put<&TC::training, &TR::grad_clip>),
-      Choice("TRAINING.loss", "charbonnier", {"charbonnier", "l1"},
-             "Pixel loss (BasicVSR++: Charbonnier).", put<&TC::training, &TR::loss>),
-      Float("TRAINING.ema_decay", "0.999", closed_open(0, 1),
-            "Decay of an exponential moving average of the weights (BasicSR: 0.999); 0: off.",
-            put<&TC::training, &TR::ema_decay>),
-      Choice("TRAINING.mixed_precision", "off", {"off", "bf16", "fp16"},
-             "Autocast: bf16 (CPU or GPU; about 2.5x faster on AVX512-BF16 CPUs), fp16 (CUDA "
-             "only, with loss scaling) or off.",
-             put<&TC::training, &TR::mixed_precision>),
-      Int("TRAINING.seed", "0", closed(0, 4294967295.0),
-          "Seed of sampling, augmentation and initialisation: same seed, same run.",
-          put<&TC::training, &TR::seed>),
-      Choice("TRAINING.device", "auto", {"auto", "cpu", "cuda"},
-             "auto: CUDA when available, else CPU.", put<&TC::training, &TR::device>),
-      Int("TRAINING.threads", "0", closed(0, 1024), "Intra-op threads of LibTorch; 0: all cores.",
-          put<&TC::training, &TR::threads>),
-      // VALIDATION
-      Int("VALIDATION.val_interval", "500", at_least(1),
-          "Validate every this many steps (validation_images/step_NNNNNN/).",
-          put<&TC::validation, &VC::val_interval>),
-      Int("VALIDATION.num_images", "10", closed(0, 100000),
-          "Val/GT images per validation, in name order; 0: all.",
-          put<&TC::validation, &VC::num_images>),
-      Int("VALIDATION.tile", "0", closed(0, 8192),
-          "Run validation in LR tiles of this size (pixels) to bound memory; 0: whole images.",
-          put<&TC::validation, &VC::tile>),
-      Int("VALIDATION.tile_overlap", "16", closed(0, 1024),
-          "Overlap of neighbouring tiles in LR pixels; under half the tile.",
-          put<&TC::validation, &VC::tile_overlap>),
-      // CHECKPOINT
-      Int("CHECKPOINT.checkpoint_interval", "5000", at_least(1),
-          "Write checkpoints/checkpoint_step_NNNNNN.pth every this many steps.",
-          put<&TC::checkpoint, &CC::checkpoint_interval>),
-      Int("CHECKPOINT.keep_last", "0", closed(0, 1000000),
-          "Keep only the newest this many checkpoints; 0: keep all.",
-          put<&TC::checkpoint, &CC::keep_last>),
-      // LOGGING
-      Int("LOGGING.log_interval", "100", at_least(1),
-          "Print progress and write TensorBoard scalars every this many steps.",
-          put<&TC::logging, &LC::log_interval>),
-      // OUTPUT
-      Str("OUTPUT.experiments_root", "/mnt/data/training/experiments", "Folder of all runs.",
-          put<&TC::output, &OC::experiments_root>),
-      Str("OUTPUT.experiment_name", "\"\"",
-          "Run folder under experiments_root (checkpoints/, validation_images/, tensorboard/).",
-          put<&TC::output, &OC::experiment_name>, "<category>_fresh_<lr_version>"),
-  };
-  return table;
-}
-
-const KeyDef* find_key(const std::string& key) {
-  for (const auto& def : schema()) {
+const KeySpec* find_key(const std::vector<KeySpec>& keys, const std::string& key) {
+  for (const auto& def : keys) {
     if (def.key == key) return &def;
   }
   return nullptr;
 }
 
-bool is_format_map(const KeyDef& def) {
-  return def.kind == Kind::kIntMap || def.kind == Kind::kFloatMap;
+// The table's list of formats ("DATA.formats"), which its format maps are keyed by; "" if none.
+std::string formats_key_of(const std::vector<KeySpec>& keys) {
+  for (const auto& def : keys) {
+    if (def.kind == KeyKind::kFormatList) return def.key;
+  }
+  return "";
 }
 
 // "an integer in [8, 512]" (prose = true, for messages) or "int in [8, 512]" (README).
-std::string type_text(const KeyDef& def, bool prose) {
+std::string type_text(const KeySpec& def, bool prose) {
   const auto in_range = [&](const std::string& what) { return with_range(what, def.range); };
   switch (def.kind) {
-    case Kind::kInt:
+    case KeyKind::kInt:
       if (!def.choices.empty()) {
         return std::string(prose ? "one of " : "int, one of ") + join(def.choices, ", ");
       }
       return in_range(prose ? "an integer" : "int");
-    case Kind::kFloat:
+    case KeyKind::kFloat:
       return in_range(prose ? "a number" : "float");
-    case Kind::kBool:
+    case KeyKind::kBool:
       return prose ? "true or false" : "bool";
-    case Kind::kString:
+    case KeyKind::kString:
       return prose ? "a string" : "string";
-    case Kind::kChoice:
+    case KeyKind::kChoice:
       return "one of " + join(def.choices, ", ");
-    case Kind::kFormatList:
+    case KeyKind::kFormatList:
       return prose ? "a non-empty list of format names" : "list of format names";
-    case Kind::kFloatList:
+    case KeyKind::kFloatList:
       return in_range((prose ? "a list of " : "list of ") + std::to_string(def.count) + " numbers");
-    case Kind::kIntMap:
+    case KeyKind::kIntList:
+      return in_range((prose ? "a list of " : "list of ") + std::to_string(def.count) +
+                      (prose ? " integers" : " ints"));
+    case KeyKind::kStringList: {
+      const std::string what = def.count == 0 ? "list of strings"
+                               : def.count == 1
+                                   ? "non-empty list of strings"
+                                   : "list of at least " + std::to_string(def.count) + " strings";
+      return prose ? "a " + what : what;
+    }
+    case KeyKind::kIntMap:
       return in_range(prose ? "a mapping of format name to an integer" : "map: format -> int");
-    case Kind::kFloatMap:
+    case KeyKind::kFloatMap:
       return in_range(prose ? "a mapping of format name to a number" : "map: format -> float");
   }
   return "";
 }
 
 // "an integer in [8, 512]" for one element of a map or list.
-std::string element_text(const KeyDef& def) {
-  return with_range(def.kind == Kind::kIntMap ? "an integer" : "a number", def.range);
+std::string element_text(const KeySpec& def) {
+  return with_range(def.kind == KeyKind::kIntMap ? "an integer" : "a number", def.range);
 }
 
 class Report {
@@ -379,6 +152,11 @@ class Report {
 
 // What the checks know beyond one value.
 struct Context {
+  explicit Context(const std::vector<KeySpec>& table)
+      : keys(table), formats_key(formats_key_of(table)) {}
+
+  const std::vector<KeySpec>& keys;
+  std::string formats_key;  // "DATA.formats"
   // Listed formats that are valid, in order; nullopt while unknown (a `--set` alone).
   std::optional<std::vector<std::string>> formats;
   std::map<std::string, YAML::Mark> format_marks;  // a listed format -> its list item
@@ -395,7 +173,7 @@ struct Context {
   }
 };
 
-bool check_number(const KeyDef& def, const YAML::Node& n, const std::string& label, bool integer,
+bool check_number(const KeySpec& def, const YAML::Node& n, const std::string& label, bool integer,
                   const std::string& expected, Report& report, const std::string& hint = "") {
   const std::optional<double> v =
       integer ? (to_integer(n) ? std::optional<double>(static_cast<double>(*to_integer(n)))
@@ -424,11 +202,13 @@ bool check_format_name(const YAML::Node& n, const std::string& label, Report& re
 
 // Checks the value of one key (`given`, nullptr when absent) and returns it cleaned up for
 // the setter (the default when absent; maps reduced to the listed formats), or nullopt.
-std::optional<YAML::Node> check_value(const KeyDef& def, const YAML::Node* given, Context& ctx,
+std::optional<YAML::Node> check_value(const KeySpec& def, const YAML::Node* given, Context& ctx,
                                       Report& report) {
   const bool present = given != nullptr;
-  if (!present && !def.def && !is_format_map(def)) {
-    report.at(ctx.fallback, def.key + " is required");
+  if (!present && is_required(def)) {
+    const std::string section = section_of(def.key);
+    report.at(ctx.locate({section}),
+              def.key + " is required (" + type_text(def, true) + "); add it under " + section);
     return std::nullopt;
   }
   // A format map's default is per entry: the map itself defaults to empty.
@@ -440,7 +220,7 @@ std::optional<YAML::Node> check_value(const KeyDef& def, const YAML::Node* given
     return std::nullopt;
   };
   switch (def.kind) {
-    case Kind::kInt:
+    case KeyKind::kInt:
       if (!def.choices.empty()) {
         const auto v = to_integer(n);
         if (!v || std::find(def.choices.begin(), def.choices.end(), std::to_string(*v)) ==
@@ -451,18 +231,18 @@ std::optional<YAML::Node> check_value(const KeyDef& def, const YAML::Node* given
       }
       if (!check_number(def, n, def.key, true, expected, report)) return std::nullopt;
       return n;
-    case Kind::kFloat:
+    case KeyKind::kFloat:
       if (!check_number(def, n, def.key, false, expected, report)) return std::nullopt;
       return n;
-    case Kind::kBool: {
+    case KeyKind::kBool: {
       bool b = false;
       if (!n.IsScalar() || !YAML::convert<bool>::decode(n, b)) return wrong(n);
       return n;
     }
-    case Kind::kString:
+    case KeyKind::kString:
       if (!n.IsNull() && !n.IsScalar()) return wrong(n);
       return n;
-    case Kind::kChoice: {
+    case KeyKind::kChoice: {
       if (n.IsScalar() &&
           std::find(def.choices.begin(), def.choices.end(), n.Scalar()) != def.choices.end()) {
         return n;
@@ -476,7 +256,7 @@ std::optional<YAML::Node> check_value(const KeyDef& def, const YAML::Node* given
       report.at(n.Mark(), message);
       return std::nullopt;
     }
-    case Kind::kFormatList: {
+    case KeyKind::kFormatList: {
       if (!n.IsSequence() || n.size() == 0) return wrong(n);
       const size_t before = report.size();
       std::vector<std::string> valid;
@@ -494,16 +274,37 @@ std::optional<YAML::Node> check_value(const KeyDef& def, const YAML::Node* given
       if (report.size() != before) return std::nullopt;
       return n;
     }
-    case Kind::kFloatList: {
+    case KeyKind::kFloatList:
+    case KeyKind::kIntList: {
       if (!n.IsSequence() || static_cast<int>(n.size()) != def.count) return wrong(n);
       bool ok = true;
-      for (const auto& item : n)
-        ok = check_number(def, item, def.key, false, expected, report) && ok;
+      for (const auto& item : n) {
+        ok =
+            check_number(def, item, def.key, def.kind == KeyKind::kIntList, expected, report) && ok;
+      }
       if (!ok) return std::nullopt;
       return n;
     }
-    case Kind::kIntMap:
-    case Kind::kFloatMap: {
+    case KeyKind::kStringList: {
+      if (!n.IsSequence()) return wrong(n);
+      if (static_cast<int>(n.size()) < def.count) {
+        report.at(n.Mark(), def.key + " must be " + expected + ", found " +
+                                (n.size() == 0 ? std::string("an empty list")
+                                               : "a list of " + std::to_string(n.size())));
+        return std::nullopt;
+      }
+      bool ok = true;
+      for (const auto& item : n) {
+        if (item.IsScalar() && !item.Scalar().empty()) continue;
+        report.at(item.Mark(),
+                  def.key + ": every entry must be a non-empty string, found " + describe(item));
+        ok = false;
+      }
+      if (!ok) return std::nullopt;
+      return n;
+    }
+    case KeyKind::kIntMap:
+    case KeyKind::kFloatMap: {
       if (!n.IsMap() && !(present && n.IsNull())) return wrong(n);
       bool ok = true;
       YAML::Node clean(YAML::NodeType::Map);
@@ -527,12 +328,12 @@ std::optional<YAML::Node> check_value(const KeyDef& def, const YAML::Node* given
           if (!listed(name)) continue;  // entries of formats not listed are ignored
           const std::string label = def.key + "." + name;
           std::string hint;
-          if (def.kind == Kind::kFloatMap && to_number(entry.second) &&
+          if (def.kind == KeyKind::kFloatMap && to_number(entry.second) &&
               *to_number(entry.second) <= 0) {
-            hint = "; to stop sampling a format, remove it from DATA.formats";
+            hint = "; to stop sampling a format, remove it from " + ctx.formats_key;
           }
-          if (!check_number(def, entry.second, label, def.kind == Kind::kIntMap, element_text(def),
-                            report, hint)) {
+          if (!check_number(def, entry.second, label, def.kind == KeyKind::kIntMap,
+                            element_text(def), report, hint)) {
             ok = false;
             continue;
           }
@@ -543,16 +344,17 @@ std::optional<YAML::Node> check_value(const KeyDef& def, const YAML::Node* given
         for (const auto& name : *ctx.formats) {
           if (seen.count(name)) continue;
           if (present && n.IsMap()) {
-            report.at(ctx.locate({def.key}),
-                      "format '" + name + "' is listed in DATA.formats but has no entry in " +
-                          def.key + "; add `" + name + ": <" + element_text(def) + ">` under " +
-                          def.key);
+            report.at(ctx.locate({def.key}), "format '" + name + "' is listed in " +
+                                                 ctx.formats_key + " but has no entry in " +
+                                                 def.key + "; add `" + name + ": <" +
+                                                 element_text(def) + ">` under " + def.key);
             ok = false;
           } else if (!def.def) {
             const auto it = ctx.format_marks.find(name);
-            report.at(it != ctx.format_marks.end() ? it->second
-                                                   : ctx.locate({def.key, "TRAINING", "DATA"}),
-                      "format '" + name + "' is listed in DATA.formats but " + def.key +
+            report.at(it != ctx.format_marks.end()
+                          ? it->second
+                          : ctx.locate({def.key, section_of(def.key), section_of(ctx.formats_key)}),
+                      "format '" + name + "' is listed in " + ctx.formats_key + " but " + def.key +
                           " has no entry for it; add `" + def.key + ": {" + name + ": <" +
                           element_text(def) + ">}`");
             ok = false;
@@ -569,10 +371,11 @@ std::optional<YAML::Node> check_value(const KeyDef& def, const YAML::Node* given
 }
 
 // The names directly under `prefix` ("" for sections, "DATA." for DATA's keys...), in
-// schema order, each with whether it is a key (true) or a section (false).
-std::vector<std::pair<std::string, bool>> children(const std::string& prefix) {
+// table order, each with whether it is a key (true) or a section (false).
+std::vector<std::pair<std::string, bool>> children(const std::vector<KeySpec>& keys,
+                                                   const std::string& prefix) {
   std::vector<std::pair<std::string, bool>> out;
-  for (const auto& def : schema()) {
+  for (const auto& def : keys) {
     if (def.key.compare(0, prefix.size(), prefix) != 0) continue;
     const std::string rest = def.key.substr(prefix.size());
     const size_t dot = rest.find('.');
@@ -584,10 +387,10 @@ std::vector<std::pair<std::string, bool>> children(const std::string& prefix) {
   return out;
 }
 
-// Every section path ("DATA", "DATA.augmentation") and key path of the schema.
-std::vector<std::string> all_paths() {
+// Every section path ("DATA", "DATA.augmentation") and key path of the table.
+std::vector<std::string> all_paths(const std::vector<KeySpec>& keys) {
   std::vector<std::string> paths;
-  for (const auto& def : schema()) {
+  for (const auto& def : keys) {
     const std::vector<std::string> parts = split(def.key, '.');
     std::string path;
     for (const auto& part : parts) {
@@ -598,12 +401,13 @@ std::vector<std::string> all_paths() {
   return paths;
 }
 
-std::string unknown_key_message(const std::string& prefix, const std::string& name) {
+std::string unknown_key_message(const std::vector<KeySpec>& keys, const std::string& prefix,
+                                const std::string& name) {
   const std::string section = prefix.empty() ? "" : prefix.substr(0, prefix.size() - 1);
   std::string message = prefix.empty() ? "unknown section '" + name + "'"
                                        : "unknown key '" + name + "' in " + section;
   // The same name elsewhere: a key put under the wrong section.
-  for (const auto& path : all_paths()) {
+  for (const auto& path : all_paths(keys)) {
     const size_t dot = path.rfind('.');
     const std::string last = dot == std::string::npos ? path : path.substr(dot + 1);
     if (edit_distance(last, name) == 0 && path != prefix + name) {
@@ -611,7 +415,7 @@ std::string unknown_key_message(const std::string& prefix, const std::string& na
     }
   }
   std::vector<std::string> siblings;
-  for (const auto& child : children(prefix)) siblings.push_back(child.first);
+  for (const auto& child : children(keys, prefix)) siblings.push_back(child.first);
   if (const std::string guess = closest_match(name, siblings); !guess.empty())
     return message + "; did you mean '" + guess + "'?";
   return message + " (" + (prefix.empty() ? "sections" : "known keys") + ": " +
@@ -622,7 +426,7 @@ std::string unknown_key_message(const std::string& prefix, const std::string& na
 // sections that are not mappings. Collects the value of every key in `given`.
 void walk(const YAML::Node& map, const std::string& prefix, Context& ctx,
           std::map<std::string, YAML::Node>& given, Report& report) {
-  const auto known = children(prefix);
+  const auto known = children(ctx.keys, prefix);
   std::map<std::string, YAML::Mark> seen;
   for (auto it = map.begin(); it != map.end(); ++it) {
     const YAML::Node& key = it->first;
@@ -643,7 +447,7 @@ void walk(const YAML::Node& map, const std::string& prefix, Context& ctx,
     const auto child =
         std::find_if(known.begin(), known.end(), [&](const auto& c) { return c.first == name; });
     if (child == known.end()) {
-      report.at(key.Mark(), unknown_key_message(prefix, name));
+      report.at(key.Mark(), unknown_key_message(ctx.keys, prefix, name));
       continue;
     }
     ctx.key_marks[path] = key.Mark();
@@ -657,17 +461,6 @@ void walk(const YAML::Node& map, const std::string& prefix, Context& ctx,
   }
 }
 
-std::string format_problems(const std::string& origin, const std::vector<ConfigProblem>& all) {
-  std::string out;
-  for (const auto& p : all) {
-    if (!out.empty()) out += "\n";
-    out += origin + ":";
-    if (p.line > 0) out += std::to_string(p.line) + ":" + std::to_string(p.column) + ":";
-    out += " " + p.message;
-  }
-  return out;
-}
-
 // Sets `value` at `parts` under `node`, creating sections as needed.
 void set_path(YAML::Node node, const std::vector<std::string>& parts, size_t i,
               const YAML::Node& value) {
@@ -679,75 +472,6 @@ void set_path(YAML::Node node, const std::vector<std::string>& parts, size_t i,
   if (!child.IsMap()) child = YAML::Node(YAML::NodeType::Map);
   set_path(child, parts, i + 1, value);
 }
-
-std::string trim(const std::string& s) {
-  const size_t begin = s.find_first_not_of(" \t");
-  if (begin == std::string::npos) return "";
-  const size_t end = s.find_last_not_of(" \t");
-  return s.substr(begin, end - begin + 1);
-}
-
-}  // namespace
-
-std::string TrainConfig::experiment_dir() const {
-  return (std::filesystem::path(output.experiments_root) / output.experiment_name).string();
-}
-
-std::string TrainConfig::where(const std::string& key) const {
-  for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
-    const std::string set_key = trim(it->substr(0, it->find('=')));
-    if (set_key == key || set_key.rfind(key + ".", 0) == 0) return "--set " + *it;
-  }
-  for (std::string k = key; !k.empty(); k = k.substr(0, std::min(k.size(), k.rfind('.')))) {
-    const auto it = positions.find(k);
-    if (it != positions.end()) {
-      return origin + ":" + std::to_string(it->second.first) + ":" +
-             std::to_string(it->second.second);
-    }
-    if (k.find('.') == std::string::npos) break;
-  }
-  return origin;
-}
-
-std::string TrainConfig::val_dir() const {
-  return val_gt_dir(data.data_root, data.category).string();
-}
-
-const std::vector<ConfigKeyDoc>& config_schema_docs() {
-  static const std::vector<ConfigKeyDoc> docs = [] {
-    std::vector<ConfigKeyDoc> out;
-    for (const auto& def : schema()) {
-      ConfigKeyDoc doc;
-      doc.key = def.key;
-      doc.type = type_text(def, false);
-      doc.default_value = def.shown_default ? def.shown_default : def.def ? def.def : "required";
-      doc.doc = def.doc;
-      out.push_back(std::move(doc));
-    }
-    return out;
-  }();
-  return docs;
-}
-
-std::string config_reference_markdown() {
-  const auto cell = [](const std::string& s) {
-    std::string out;
-    for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
-    return out;
-  };
-  std::string out = "| key | type | default | meaning |\n|---|---|---|---|\n";
-  for (const auto& doc : config_schema_docs()) {
-    const bool literal = doc.default_value != "required" && doc.default_value != "equal";
-    const std::string shown = literal ? "`" + doc.default_value + "`" : doc.default_value;
-    out += "| `" + doc.key + "` | " + cell(doc.type) + " | " + cell(shown) + " | " + cell(doc.doc) +
-           " |\n";
-  }
-  return out;
-}
-
-namespace {
-
-using ojson = nlohmann::ordered_json;
 
 // Integral bounds and defaults as JSON integers (`"minimum": 0`), others as numbers.
 ojson number_json(double v) {
@@ -768,23 +492,24 @@ ojson number_schema(bool integer, const Range& range) {
 }
 
 // One scalar of a default (the table's YAML text) as JSON of the key's kind.
-ojson scalar_json(Kind kind, const YAML::Node& n) {
+ojson scalar_json(KeyKind kind, const YAML::Node& n) {
   switch (kind) {
-    case Kind::kInt:
-    case Kind::kIntMap:
+    case KeyKind::kInt:
+    case KeyKind::kIntMap:
+    case KeyKind::kIntList:
       return *to_integer(n);
-    case Kind::kFloat:
-    case Kind::kFloatMap:
-    case Kind::kFloatList:
+    case KeyKind::kFloat:
+    case KeyKind::kFloatMap:
+    case KeyKind::kFloatList:
       return *to_number(n);
-    case Kind::kBool:
+    case KeyKind::kBool:
       return n.as<bool>();
     default:
       return n.IsNull() ? "" : n.Scalar();
   }
 }
 
-ojson default_json(const KeyDef& def) {
+ojson default_json(const KeySpec& def) {
   const YAML::Node n = YAML::Load(def.def);
   if (!n.IsSequence()) return scalar_json(def.kind, n);
   ojson list = ojson::array();
@@ -794,10 +519,10 @@ ojson default_json(const KeyDef& def) {
 
 ojson format_ref() { return {{"$ref", "#/definitions/format"}}; }
 
-ojson key_json_schema(const KeyDef& def) {
+ojson key_json_schema(const KeySpec& def) {
   ojson out = ojson::object();
   switch (def.kind) {
-    case Kind::kInt:
+    case KeyKind::kInt:
       out["type"] = "integer";
       if (!def.choices.empty()) {
         ojson values = ojson::array();
@@ -807,16 +532,16 @@ ojson key_json_schema(const KeyDef& def) {
         put_range(def.range, out);
       }
       break;
-    case Kind::kFloat:
+    case KeyKind::kFloat:
       out = number_schema(false, def.range);
       break;
-    case Kind::kBool:
+    case KeyKind::kBool:
       out["type"] = "boolean";
       break;
-    case Kind::kString:
+    case KeyKind::kString:
       out["type"] = ojson::array({"string", "null"});  // empty: `pretrained:`
       break;
-    case Kind::kChoice: {
+    case KeyKind::kChoice: {
       // "true"/"false" among the choices are YAML booleans (MODEL.channels_last: auto|true|false).
       ojson choices = ojson::array();
       bool booleans = false;
@@ -832,25 +557,31 @@ ojson key_json_schema(const KeyDef& def) {
       out["enum"] = choices;
       break;
     }
-    case Kind::kFormatList:
+    case KeyKind::kFormatList:
       out["type"] = "array";
       out["items"] = format_ref();
       out["minItems"] = 1;
       out["uniqueItems"] = true;
       break;
-    case Kind::kFloatList:
+    case KeyKind::kFloatList:
+    case KeyKind::kIntList:
       out["type"] = "array";
-      out["items"] = number_schema(false, def.range);
+      out["items"] = number_schema(def.kind == KeyKind::kIntList, def.range);
       out["minItems"] = def.count;
       out["maxItems"] = def.count;
       break;
-    case Kind::kIntMap:
-    case Kind::kFloatMap: {
+    case KeyKind::kStringList:
+      out["type"] = "array";
+      out["items"] = {{"type", "string"}, {"minLength", 1}};
+      if (def.count > 0) out["minItems"] = def.count;
+      break;
+    case KeyKind::kIntMap:
+    case KeyKind::kFloatMap: {
       out["type"] = ojson::array({"object", "null"});
       out["propertyNames"] = format_ref();
       ojson entries = ojson::object();
       for (const auto& f : all_formats()) {
-        ojson entry = number_schema(def.kind == Kind::kIntMap, def.range);
+        ojson entry = number_schema(def.kind == KeyKind::kIntMap, def.range);
         if (def.def) entry["default"] = scalar_json(def.kind, YAML::Load(def.def));
         entries[f.name] = entry;
       }
@@ -867,17 +598,33 @@ ojson key_json_schema(const KeyDef& def) {
   return out;
 }
 
-// The section at `prefix` ("MODEL.", "DATA.augmentation."): an object of its keys and
-// sections, nothing else; empty (`MODEL:`) keeps every default.
-ojson section_json_schema(const std::string& prefix) {
-  ojson properties = ojson::object();
-  for (const auto& [name, is_key] : children(prefix)) {
-    properties[name] = is_key ? key_json_schema(*find_key(prefix + name))
-                              : section_json_schema(prefix + name + ".");
+// The names under `prefix` that must be given: required keys, and sections holding one.
+std::vector<std::string> required_children(const std::vector<KeySpec>& keys,
+                                           const std::string& prefix) {
+  std::vector<std::string> out;
+  for (const auto& def : keys) {
+    if (!is_required(def) || def.key.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string rest = def.key.substr(prefix.size());
+    const std::string name = rest.substr(0, rest.find('.'));
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
   }
-  return {{"type", ojson::array({"object", "null"})},
-          {"properties", properties},
-          {"additionalProperties", false}};
+  return out;
+}
+
+// The section at `prefix` ("MODEL.", "DATA.augmentation."): an object of its keys and
+// sections, nothing else; empty (`MODEL:`) keeps every default, unless it holds a required key.
+ojson section_json_schema(const std::vector<KeySpec>& keys, const std::string& prefix) {
+  ojson properties = ojson::object();
+  for (const auto& [name, is_key] : children(keys, prefix)) {
+    properties[name] = is_key ? key_json_schema(*find_key(keys, prefix + name))
+                              : section_json_schema(keys, prefix + name + ".");
+  }
+  const std::vector<std::string> required = required_children(keys, prefix);
+  ojson out = {{"type", required.empty() ? ojson::array({"object", "null"}) : ojson("object")},
+               {"properties", properties},
+               {"additionalProperties", false}};
+  if (!required.empty()) out["required"] = required;
+  return out;
 }
 
 // Puts `leaf` at the key path `parts` under `schema` as nested "properties"; with `present`,
@@ -899,9 +646,9 @@ void put_at(ojson& schema, const std::vector<std::string>& parts, size_t i, cons
   put_at(child, parts, i + 1, leaf, present);
 }
 
-// "format `name` is listed": DATA.formats holds it, or the key is absent and its default does.
-ojson listed_json_schema(const std::string& name) {
-  const KeyDef& formats = *find_key("DATA.formats");
+// "format `name` is listed": the format list holds it, or the key is absent and its default
+// does.
+ojson listed_json_schema(const KeySpec& formats, const std::string& name) {
   const std::vector<std::string> parts = split(formats.key, '.');
   ojson given = ojson::object();
   put_at(given, parts, 0, {{"type", "array"}, {"contains", {{"const", name}}}}, true);
@@ -915,14 +662,141 @@ ojson listed_json_schema(const std::string& name) {
 
 }  // namespace
 
-nlohmann::ordered_json config_json_schema() {
+void assign_value(int& dst, const YAML::Node& n) { dst = static_cast<int>(*to_integer(n)); }
+void assign_value(long long& dst, const YAML::Node& n) { dst = *to_integer(n); }
+void assign_value(double& dst, const YAML::Node& n) { dst = *to_number(n); }
+void assign_value(bool& dst, const YAML::Node& n) { dst = n.as<bool>(); }
+void assign_value(std::string& dst, const YAML::Node& n) { dst = n.IsNull() ? "" : n.Scalar(); }
+void assign_value(std::vector<std::string>& dst, const YAML::Node& n) {
+  dst.clear();
+  for (const auto& item : n) dst.push_back(item.Scalar());
+}
+void assign_value(std::vector<double>& dst, const YAML::Node& n) {
+  dst.clear();
+  for (const auto& item : n) dst.push_back(*to_number(item));
+}
+void assign_value(std::vector<int>& dst, const YAML::Node& n) {
+  dst.clear();
+  for (const auto& item : n) dst.push_back(static_cast<int>(*to_integer(item)));
+}
+
+bool ConfigCheck::ok(std::initializer_list<const char*> keys) const {
+  return std::all_of(keys.begin(), keys.end(), [&](const char* k) { return values_.count(k); });
+}
+
+YAML::Mark ConfigCheck::mark_of(const std::string& key) const {
+  const auto it = given_.find(key);
+  if (it != given_.end()) return it->second.Mark();
+  for (const std::string& path : {key, section_of(key)}) {
+    const auto found = key_marks_.find(path);
+    if (found != key_marks_.end()) return found->second;
+  }
+  return YAML::Mark();  // 1:1
+}
+
+void ConfigCheck::problem_at(const std::string& key, std::string message) {
+  const auto it = overrides_.find(key);
+  if (it == overrides_.end()) {
+    problem(mark_of(key), std::move(message));
+  } else {
+    problem(YAML::Mark::null_mark(), "--set " + it->second + ": " + message);
+  }
+}
+
+void ConfigCheck::problem_at_format(const std::string& format, const std::string& formats_key,
+                                    std::string message) {
+  const auto it = format_marks_.find(format);
+  if (it != format_marks_.end() && !overrides_.count(formats_key)) {
+    problem(it->second, std::move(message));
+  } else {
+    problem_at(formats_key, std::move(message));
+  }
+}
+
+void ConfigCheck::problem(const YAML::Mark& at, std::string message) {
+  ConfigProblem p;
+  if (!at.is_null()) {
+    p.line = at.line + 1;
+    p.column = at.column + 1;
+  }
+  p.message = std::move(message);
+  problems_.push_back(std::move(p));
+}
+
+std::vector<ConfigProblem> ConfigCheck::problems() const {
+  std::vector<ConfigProblem> problems = problems_;
+  std::stable_sort(problems.begin(), problems.end(), [](const auto& a, const auto& b) {
+    const auto key = [](const ConfigProblem& p) {
+      return std::make_pair(p.line > 0 ? p.line : std::numeric_limits<int>::max(), p.column);
+    };
+    return key(a) < key(b);
+  });
+  return problems;
+}
+
+std::map<std::string, std::pair<int, int>> ConfigCheck::positions() const {
+  std::map<std::string, std::pair<int, int>> out;
+  for (const auto& [key, mark] : key_marks_) {
+    const auto it = given_.find(key);
+    const YAML::Mark m = it != given_.end() ? it->second.Mark() : mark;
+    if (!m.is_null()) out[key] = {m.line + 1, m.column + 1};
+  }
+  return out;
+}
+
+ConfigTable::ConfigTable(ConfigTableInfo info, std::vector<KeySpec> keys)
+    : info_(std::move(info)), keys_(std::move(keys)) {}
+
+const KeySpec* ConfigTable::find(const std::string& key) const { return find_key(keys_, key); }
+
+std::vector<std::string> ConfigTable::sections() const {
+  std::vector<std::string> out;
+  for (const auto& child : children(keys_, "")) out.push_back(child.first);
+  return out;
+}
+
+std::vector<ConfigKeyDoc> ConfigTable::docs() const {
+  std::vector<ConfigKeyDoc> out;
+  for (const auto& def : keys_) {
+    ConfigKeyDoc doc;
+    doc.key = def.key;
+    doc.type = type_text(def, false);
+    doc.default_value = def.shown_default ? def.shown_default : def.def ? def.def : "required";
+    doc.doc = def.doc;
+    out.push_back(std::move(doc));
+  }
+  return out;
+}
+
+std::string ConfigTable::reference_markdown() const {
+  const auto cell = [](const std::string& s) {
+    std::string out;
+    for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
+    return out;
+  };
+  std::string out = "| key | type | default | meaning |\n|---|---|---|---|\n";
+  for (const auto& doc : docs()) {
+    const bool literal = doc.default_value != "required" && doc.default_value != "equal";
+    const std::string shown = literal ? "`" + doc.default_value + "`" : doc.default_value;
+    out += "| `" + doc.key + "` | " + cell(doc.type) + " | " + cell(shown) + " | " + cell(doc.doc) +
+           " |\n";
+  }
+  return out;
+}
+
+nlohmann::ordered_json ConfigTable::json_schema() const {
   ojson sections = ojson::object();
-  for (const auto& [name, is_key] : children("")) sections[name] = section_json_schema(name + ".");
-  // What a listed format needs: a batch size, and an entry in every per-format map given.
+  for (const auto& [name, is_key] : children(keys_, "")) {
+    sections[name] = section_json_schema(keys_, name + ".");
+  }
+  // What a listed format needs: an entry in every per-format map that is required or given.
   ojson rules = ojson::array();
+  const KeySpec* formats = find_key(keys_, formats_key_of(keys_));
+  const bool maps = std::any_of(keys_.begin(), keys_.end(), is_format_map);
   for (const auto& f : all_formats()) {
+    if (!formats || !maps) break;
     ojson then = ojson::object();
-    for (const auto& def : schema()) {
+    for (const auto& def : keys_) {
       if (!is_format_map(def)) continue;
       const bool needed = def.def == nullptr;
       ojson leaf = {{"required", ojson::array({f.name})}};
@@ -930,7 +804,7 @@ nlohmann::ordered_json config_json_schema() {
       put_at(then, split(def.key, '.'), 0, leaf, needed);
     }
     rules.push_back({{"$comment", "a listed format " + f.name + " needs its entries"},
-                     {"if", listed_json_schema(f.name)},
+                     {"if", listed_json_schema(*formats, f.name)},
                      {"then", then}});
   }
   std::vector<std::string> names;
@@ -940,201 +814,88 @@ nlohmann::ordered_json config_json_schema() {
     described += (described.empty() ? "" : ", ") + f.name + " (" + std::to_string(f.width) + "x" +
                  std::to_string(f.height) + ", " + f.folder + "/)";
   }
-  return {
+  ojson out = {
       {"$schema", "http://json-schema.org/draft-07/schema#"},
-      {"title", "vsr_flow training config"},
-      {"description",
-       "A YAML training config of vsr_flow (vsr_flow run CONFIG.yaml). Generated by `vsr_flow "
-       "schema` from the key table in runtime/config/config.cpp, the one that validates "
-       "configs; vsr_flow also checks what JSON Schema does not express (warmup_steps at most "
-       "total_steps, formats divisible by MODEL.scale, ...)."},
+      {"title", info_.title},
+      {"description", info_.description},
       {"type", "object"},
       {"properties", sections},
       {"additionalProperties", false},
-      {"allOf", rules},
-      {"definitions",
-       {{"format",
-         {{"type", "string"},
-          {"enum", names},
-          {"description", "Patch format: " + described + "."}}}}},
   };
+  if (const auto required = required_children(keys_, ""); !required.empty()) {
+    out["required"] = required;
+  }
+  if (!rules.empty()) out["allOf"] = rules;
+  if (formats) {
+    out["definitions"] = {{"format",
+                           {{"type", "string"},
+                            {"enum", names},
+                            {"description", "Patch format: " + described + "."}}}};
+  }
+  return out;
 }
 
-std::vector<ConfigProblem> check_config(const YAML::Node& root, TrainConfig* out) {
+ConfigCheck ConfigTable::check(const YAML::Node& root,
+                               const std::vector<std::string>& overrides) const {
   Report report;
-  Context ctx;
+  Context ctx(keys_);
   ctx.fallback = YAML::Mark();
-  std::map<std::string, YAML::Node> given;
+  ConfigCheck out;
+  for (const auto& assignment : overrides) {
+    std::string key = trim(assignment.substr(0, assignment.find('=')));
+    const KeySpec* parent = find(key.substr(0, key.rfind('.')));
+    if (!find(key) && parent && is_format_map(*parent)) key = parent->key;
+    out.overrides_[key] = assignment;
+  }
   if (root.IsDefined() && !root.IsNull()) {
     if (root.IsMap()) {
-      walk(root, "", ctx, given, report);
+      walk(root, "", ctx, out.given_, report);
     } else {
-      std::vector<std::string> sections;
-      for (const auto& child : children("")) sections.push_back(child.first);
-      report.at(root.Mark(), "a config must be a mapping of sections (" + join(sections, ", ") +
+      report.at(root.Mark(), "a config must be a mapping of sections (" + join(sections(), ", ") +
                                  "), found " + describe(root));
-      return report.take();
+      out.problems_ = report.take();
+      return out;
     }
   }
-
-  TrainConfig config;
-  std::set<std::string> valid;
-  for (const auto& def : schema()) {
-    const auto it = given.find(def.key);
-    const auto clean = check_value(def, it == given.end() ? nullptr : &it->second, ctx, report);
-    if (clean) {
-      def.set(config, *clean);
-      valid.insert(def.key);
-    }
+  for (const auto& def : keys_) {
+    const auto it = out.given_.find(def.key);
+    auto clean = check_value(def, it == out.given_.end() ? nullptr : &it->second, ctx, report);
+    if (clean) out.values_.emplace(def.key, std::move(*clean));
   }
-  const auto ok = [&](std::initializer_list<const char*> keys) {
-    return std::all_of(keys.begin(), keys.end(), [&](const char* k) { return valid.count(k); });
-  };
-  // Where a key's value is written (or, when absent, the nearest enclosing key).
-  const auto mark_of = [&](const std::string& key) {
-    const auto it = given.find(key);
-    if (it != given.end()) return it->second.Mark();
-    return ctx.locate({key, key.substr(0, key.find('.'))});
-  };
-
-  if (ok({"DATA.lr_version"})) config.data.frames = lr_version_info(config.data.lr_version).frames;
-  if (ok({"OUTPUT.experiment_name", "DATA.category", "DATA.lr_version"}) &&
-      config.output.experiment_name.empty()) {
-    config.output.experiment_name = config.data.category + "_fresh_" + config.data.lr_version;
-  }
-  const std::string& name = config.output.experiment_name;
-  if (ok({"OUTPUT.experiment_name"}) &&
-      (name.find('/') != std::string::npos || name == "." || name == "..")) {
-    report.at(mark_of("OUTPUT.experiment_name"),
-              "OUTPUT.experiment_name must be a plain folder name, found '" + name +
-                  "'; put parent folders in OUTPUT.experiments_root");
-  }
-  if (ok({"TRAINING.warmup_steps", "TRAINING.total_steps"}) &&
-      config.training.warmup_steps > config.training.total_steps) {
-    report.at(mark_of("TRAINING.warmup_steps"),
-              "TRAINING.warmup_steps (" + std::to_string(config.training.warmup_steps) +
-                  ") must not exceed TRAINING.total_steps (" +
-                  std::to_string(config.training.total_steps) + ")");
-  }
-  if (ok({"VALIDATION.tile", "VALIDATION.tile_overlap"}) && config.validation.tile > 0 &&
-      2 * config.validation.tile_overlap >= config.validation.tile) {
-    report.at(mark_of("VALIDATION.tile_overlap"),
-              "VALIDATION.tile_overlap (" + std::to_string(config.validation.tile_overlap) +
-                  ") must be less than half of VALIDATION.tile (" +
-                  std::to_string(config.validation.tile) + ")");
-  }
-  if (ok({"TRAINING.mixed_precision", "TRAINING.device"}) &&
-      config.training.mixed_precision == "fp16" && config.training.device == "cpu") {
-    report.at(mark_of("TRAINING.mixed_precision"),
-              "TRAINING.mixed_precision fp16 needs CUDA, but TRAINING.device is cpu; use bf16 "
-              "on CPU");
-  }
-  if (ok({"MODEL.scale", "DATA.formats"})) {
-    const int scale = config.model.scale;
-    for (const auto& format_name : config.data.formats) {
-      const FormatInfo& f = *find_format(format_name);
-      if (f.width % scale == 0 && f.height % scale == 0) continue;
-      std::vector<std::string> fits;
-      for (int s : {2, 3, 4}) {
-        if (f.width % s == 0 && f.height % s == 0) fits.push_back(std::to_string(s));
-      }
-      const auto it = ctx.format_marks.find(format_name);
-      report.at(it != ctx.format_marks.end() ? it->second : mark_of("DATA.formats"),
-                "format '" + format_name + "' (" + std::to_string(f.width) + "x" +
-                    std::to_string(f.height) + ") is not divisible by MODEL.scale " +
-                    std::to_string(scale) + "; use MODEL.scale " + join(fits, " or ") +
-                    ", or remove the format");
-    }
-  }
-  if (ok({"DATA.formats", "DATA.format_weights"})) {
-    double sum = 0;
-    for (const auto& f : config.data.formats) sum += config.data.format_weights.at(f);
-    for (const auto& f : config.data.formats) {
-      config.data.probabilities.push_back(config.data.format_weights.at(f) / sum);
-    }
-  }
-
-  std::vector<ConfigProblem> problems = report.take();
-  std::stable_sort(problems.begin(), problems.end(), [](const auto& a, const auto& b) {
-    const auto key = [](const ConfigProblem& p) {
-      return std::make_pair(p.line > 0 ? p.line : std::numeric_limits<int>::max(), p.column);
-    };
-    return key(a) < key(b);
-  });
-  for (const auto& [key, mark] : ctx.key_marks) {
-    const auto it = given.find(key);
-    const YAML::Mark m = it != given.end() ? it->second.Mark() : mark;
-    if (!m.is_null()) config.positions[key] = {m.line + 1, m.column + 1};
-  }
-  if (problems.empty() && out) *out = std::move(config);
-  return problems;
+  out.problems_ = report.take();
+  out.key_marks_ = std::move(ctx.key_marks);
+  out.format_marks_ = std::move(ctx.format_marks);
+  return out;
 }
 
-TrainConfig config_from_yaml(const YAML::Node& root, const std::string& origin) {
-  TrainConfig config;
-  const std::vector<ConfigProblem> problems = check_config(root, &config);
-  if (!problems.empty()) throw ConfigError(format_problems(origin, problems));
-  config.origin = origin;
-  return config;
-}
-
-TrainConfig load_config_text(const std::string& text, const std::string& origin,
-                             const std::vector<std::string>& overrides) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    throw ConfigError(origin + ":" + std::to_string(e.mark.line + 1) + ":" +
-                      std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
-  }
-  for (const auto& assignment : overrides) apply_override(root, assignment);
-  TrainConfig config = config_from_yaml(root, origin);
-  config.overrides = overrides;
-  return config;
-}
-
-std::string read_config_text(const std::string& path) {
-  try {
-    return read_text_file(path);
-  } catch (const DataError&) {
-    throw ConfigError(path + ": cannot read the config file" +
-                          (std::filesystem::exists(path) ? "" : " (it does not exist)"),
-                      path);
-  }
-}
-
-TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  return load_config_text(read_config_text(path), path, overrides);
-}
-
-void apply_override(YAML::Node& root, const std::string& assignment) {
+void ConfigTable::apply_override(YAML::Node& root, const std::string& assignment) const {
   const std::string where = "--set " + assignment + ": ";
   const size_t eq = assignment.find('=');
   const std::string key = trim(assignment.substr(0, eq));
   const std::vector<std::string> parts = split(key, '.');
   if (eq == std::string::npos || key.empty() ||
       std::any_of(parts.begin(), parts.end(), [](const auto& p) { return p.empty(); })) {
-    throw ConfigError(where + "expected SECTION.key=value, e.g. TRAINING.learning_rate=0.0002");
+    throw ConfigError(where + "expected SECTION.key=value, e.g. " + info_.override_example);
   }
-  const KeyDef* def = find_key(key);
+  const KeySpec* def = find(key);
   std::string entry;  // a format, for `TRAINING.batch_size.small_540=2`
   if (!def && parts.size() > 2) {
-    const KeyDef* parent = find_key(key.substr(0, key.rfind('.')));
+    const KeySpec* parent = find(key.substr(0, key.rfind('.')));
     if (parent && is_format_map(*parent)) {
       def = parent;
       entry = parts.back();
     }
   }
   if (!def) {
-    std::vector<std::string> keys;
-    for (const auto& d : schema()) keys.push_back(d.key);
-    const std::vector<std::string> paths = all_paths();
+    std::vector<std::string> names;
+    for (const auto& d : keys_) names.push_back(d.key);
+    const std::vector<std::string> paths = all_paths(keys_);
     if (std::find(paths.begin(), paths.end(), key) != paths.end()) {
       throw ConfigError(where + "'" + key + "' is a section; set one of its keys, e.g. " +
-                        children(key + ".").front().first);
+                        children(keys_, key + ".").front().first);
     }
     std::string message = where + "unknown key '" + key + "'";
-    if (const std::string guess = closest_match(key, keys); !guess.empty())
+    if (const std::string guess = closest_match(key, names); !guess.empty())
       message += "; did you mean '" + guess + "'?";
     throw ConfigError(message);
   }
@@ -1152,7 +913,7 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
   } else {
     checked[entry] = value;
   }
-  Context ctx;
+  Context ctx(keys_);
   Report report;
   check_value(*def, &checked, ctx, report);
   const std::vector<ConfigProblem> problems = report.take();
@@ -1165,6 +926,357 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
   if (!root.IsDefined() || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) throw ConfigError(where + "the config is not a mapping of sections");
   set_path(root, parts, 0, value);
+}
+
+YAML::Node ConfigTable::parse(const std::string& text, const std::string& origin,
+                              const std::vector<std::string>& overrides) const {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError(origin + ":" + std::to_string(e.mark.line + 1) + ":" +
+                      std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
+  }
+  for (const auto& assignment : overrides) apply_override(root, assignment);
+  return root;
+}
+
+std::string format_problems(const std::string& origin, const std::vector<ConfigProblem>& all) {
+  std::string out;
+  for (const auto& p : all) {
+    if (!out.empty()) out += "\n";
+    out += origin + ":";
+    if (p.line > 0) out += std::to_string(p.line) + ":" + std::to_string(p.column) + ":";
+    out += " " + p.message;
+  }
+  return out;
+}
+
+void check_scale_divides_formats(ConfigCheck& check, const std::string& scale_key, int scale,
+                                 const std::string& formats_key,
+                                 const std::vector<std::string>& formats) {
+  for (const auto& format_name : formats) {
+    const FormatInfo& f = *find_format(format_name);
+    if (f.width % scale == 0 && f.height % scale == 0) continue;
+    std::vector<std::string> fits;
+    for (int s : {2, 3, 4}) {
+      if (f.width % s == 0 && f.height % s == 0) fits.push_back(std::to_string(s));
+    }
+    check.problem_at_format(format_name, formats_key,
+                            "format '" + format_name + "' (" + std::to_string(f.width) + "x" +
+                                std::to_string(f.height) + ") is not divisible by " + scale_key +
+                                " " + std::to_string(scale) + "; use " + scale_key + " " +
+                                join(fits, " or ") + ", or remove the format");
+  }
+}
+
+std::string ConfigOrigin::where(const std::string& key) const {
+  for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
+    const std::string set_key = trim(it->substr(0, it->find('=')));
+    if (set_key == key || set_key.rfind(key + ".", 0) == 0) return "--set " + *it;
+  }
+  for (std::string k = key; !k.empty(); k = k.substr(0, std::min(k.size(), k.rfind('.')))) {
+    const auto it = positions.find(k);
+    if (it != positions.end()) {
+      return origin + ":" + std::to_string(it->second.first) + ":" +
+             std::to_string(it->second.second);
+    }
+    if (k.find('.') == std::string::npos) break;
+  }
+  return origin;
+}
+
+std::string read_config_text(const std::string& path) {
+  try {
+    return read_text_file(path);
+  } catch (const DataError&) {
+    throw ConfigError(path + ": cannot read the config file" +
+                          (std::filesystem::exists(path) ? "" : " (it does not exist)"),
+                      path);
+  }
+}
+
+namespace {
+
+using namespace config_keys;
+
+Range closed(double lo, double hi) { return Range::closed(lo, hi); }
+Range closed_open(double lo, double hi) { return Range::closed_open(lo, hi); }
+Range open_closed(double lo, double hi) { return Range::open_closed(lo, hi); }
+Range at_least(double lo) { return Range::at_least(lo); }
+Range above(double lo) { return Range::above(lo); }
+
+using TC = TrainConfig;
+using MC = ModelConfig;
+using DC = DataConfig;
+using AC = AugmentConfig;
+using TR = TrainingConfig;
+using VC = ValidationConfig;
+using CC = CheckpointConfig;
+using LC = LoggingConfig;
+using OC = OutputConfig;
+
+// Every key of the config, in README order. The one place to add a key.
+const KeyTable<TrainConfig>& train_table() {
+  static const KeyTable<TrainConfig> table(
+      {"vsr_flow training config",
+       "A YAML training config of vsr_flow (vsr_flow run CONFIG.yaml). Generated by `vsr_flow "
+       "schema` from the key table in runtime/config/config.cpp, the one that validates "
+       "configs; vsr_flow also checks what JSON Schema does not express (warmup_steps at most "
+       "total_steps, formats divisible by MODEL.scale, ...).",
+       "TRAINING.learning_rate=0.0002"},
+      {
+          // MODEL
+          Int("MODEL.base_channels", "128", closed(8, 512),
+              "Feature channels of the network (the spec: 64-256; small values for tests).",
+              put<&TC::model, &MC::base_channels>),
+          Int("MODEL.num_blocks", "32", closed(1, 64),
+              "Residual blocks per branch (the spec: 16-48).", put<&TC::model, &MC::num_blocks>),
+          Bool("MODEL.use_checkpointing", "true",
+               "Gradient checkpointing: recompute activations in backward to save memory.",
+               put<&TC::model, &MC::use_checkpointing>),
+          Choice("MODEL.channels_last", "auto", {"auto", "true", "false"},
+                 "NHWC (channels_last) weights and activations: faster convolutions on GPUs with "
+                 "tensor cores. auto: on for CUDA, off for the CPU.",
+                 put<&TC::model, &MC::channels_last>),
+          IntOf("MODEL.scale", "3", {"2", "3", "4"},
+                "Upscaling factor; every listed format's GT size must be divisible by it.",
+                put<&TC::model, &MC::scale>),
+          Float("MODEL.flow_lr_mult", "0.25", closed(0, 10),
+                "Learning-rate multiplier of the optical-flow network (BasicVSR++: 0.25).",
+                put<&TC::model, &MC::flow_lr_mult>),
+          Int("MODEL.flow_freeze_steps", "0", at_least(0),
+              "First steps with the flow network frozen (BasicVSR++ freezes a pretrained one for "
+              "5000; ours starts from scratch).",
+              put<&TC::model, &MC::flow_freeze_steps>),
+          Str("MODEL.pretrained", "\"\"",
+              "State dict (.pth) to initialise the weights from; empty: random init (fresh start).",
+              put<&TC::model, &MC::pretrained>),
+          // DATA
+          Choice("DATA.category", "general", category_names(),
+                 "Dataset category: general (Universal/Mastermodell), space (Space/SpaceModel), "
+                 "toon (Toon/ToonModel).",
+                 put<&TC::data, &DC::category>),
+          Choice("DATA.lr_version", "7frames", lr_version_names(),
+                 "LR frames per sample: the LR_5frames or LR_7frames stacks.",
+                 put<&TC::data, &DC::lr_version>),
+          Str("DATA.data_root", "/mnt/data/training/dataset",
+              "Dataset root holding the category folders; checked when a run starts.",
+              put<&TC::data, &DC::data_root>),
+          FormatList("DATA.formats", "[small_540]",
+                     "Patch formats to train on: small_540, medium_169, large_720, xlarge_1440, "
+                     "fullhd_1920.",
+                     put<&TC::data, &DC::formats>),
+          FormatMap("DATA.format_weights", KeyKind::kFloatMap, "1", above(0),
+                    "Sampling weight per listed format, normalised to probabilities; when the key "
+                    "is absent, all equal.",
+                    put<&TC::data, &DC::format_weights>, "equal"),
+          Int("DATA.num_workers", "4", closed(1, 64), "Decode threads (the spec: CPU cores / 2).",
+              put<&TC::data, &DC::num_workers>),
+          Int("DATA.prefetch", "4", closed(1, 1024),
+              "Micro-batches in flight ahead of the train step (bounds memory).",
+              put<&TC::data, &DC::prefetch>),
+          Int("DATA.augmentation.crop", "0", closed(0, 4096),
+              "Random GT crop size in pixels per sample (a multiple of MODEL.scale, aligned to the "
+              "LR "
+              "grid), as BasicSR's gt_size; 0 trains on whole patches.",
+              put<&TC::data, &DC::augmentation, &AC::crop>),
+          Float("DATA.augmentation.hflip", "0.5", closed(0, 1), "Probability of a horizontal flip.",
+                put<&TC::data, &DC::augmentation, &AC::hflip>),
+          Float("DATA.augmentation.vflip", "0.5", closed(0, 1), "Probability of a vertical flip.",
+                put<&TC::data, &DC::augmentation, &AC::vflip>),
+          Float("DATA.augmentation.rot90", "0.5", closed(0, 1),
+                "Probability of a 90-degree rotation (square formats only).",
+                put<&TC::data, &DC::augmentation, &AC::rot90>),
+          Float("DATA.augmentation.reverse", "0.5", closed(0, 1),
+                "Probability of reversing the frame order.",
+                put<&TC::data, &DC::augmentation, &AC::reverse>),
+          // TRAINING
+          Int("TRAINING.total_steps", "100000", at_least(1),
+              "Optimizer steps of the run, from step 0.", put<&TC::training, &TR::total_steps>),
+          FormatMap("TRAINING.batch_size", KeyKind::kIntMap, nullptr, closed(1, 256),
+                    "Samples per micro-batch, for each listed format.",
+                    put<&TC::training, &TR::batch_size>, "required"),
+          FormatMap("TRAINING.gradient_accumulation", KeyKind::kIntMap, "1", closed(1, 256),
+                    "Micro-batches per optimizer step, for each listed format (effective batch = "
+                    "batch_size x accumulation); when the key is absent, 1.",
+                    put<&TC::training, &TR::gradient_accumulation>, "1"),
+          Float("TRAINING.learning_rate", "0.0001", open_closed(0, 1),
+                "Peak learning rate, reached after warm-up.",
+                put<&TC::training, &TR::learning_rate>),
+          Int("TRAINING.warmup_steps", "1000", at_least(0),
+              "Linear warm-up steps from 0 to learning_rate; at most total_steps.",
+              put<&TC::training, &TR::warmup_steps>),
+          Choice("TRAINING.schedule", "cosine", {"cosine", "constant"},
+                 "After warm-up: cosine decay to learning_rate x min_lr_ratio at total_steps, or "
+                 "constant.",
+                 put<&TC::training, &TR::schedule>),
+          Float("TRAINING.min_lr_ratio", "0.001", closed(0, 1),
+                "Final / peak learning rate of the cosine schedule (BasicVSR++: 1e-4 to 1e-7).",
+                put<&TC::training, &TR::min_lr_ratio>),
+          Choice("TRAINING.optimizer", "adam", {"adam", "adamw"}, "Optimizer (BasicVSR++: Adam).",
+                 put<&TC::training, &TR::optimizer>),
+          NumberList("TRAINING.betas", KeyKind::kFloatList, "[0.9, 0.99]", 2, closed_open(0, 1),
+                     "Adam betas (BasicVSR++: 0.9, 0.99).", put<&TC::training, &TR::betas>),
+          Float("TRAINING.weight_decay", "0", closed(0, 1),
+                "Weight decay: L2 for adam, decoupled for adamw.",
+                put<&TC::training, &TR::weight_decay>),
+          Float("TRAINING.grad_clip", "0", at_least(0),
+                "Clip the global gradient norm to this value; 0: off.",
+                put<&TC::training, &TR::grad_clip>),
+          Choice("TRAINING.loss", "charbonnier", {"charbonnier", "l1"},
+                 "Pixel loss (BasicVSR++: Charbonnier).", put<&TC::training, &TR::loss>),
+          Float("TRAINING.ema_decay", "0.999", closed_open(0, 1),
+                "Decay of an exponential moving average of the weights (BasicSR: 0.999); 0: off.",
+                put<&TC::training, &TR::ema_decay>),
+          Choice("TRAINING.mixed_precision", "off", {"off", "bf16", "fp16"},
+                 "Autocast: bf16 (CPU or GPU; about 2.5x faster on AVX512-BF16 CPUs), fp16 (CUDA "
+                 "only, with loss scaling) or off.",
+                 put<&TC::training, &TR::mixed_precision>),
+          Int("TRAINING.seed", "0", closed(0, 4294967295.0),
+              "Seed of sampling, augmentation and initialisation: same seed, same run.",
+              put<&TC::training, &TR::seed>),
+          Choice("TRAINING.device", "auto", {"auto", "cpu", "cuda"},
+                 "auto: CUDA when available, else CPU.", put<&TC::training, &TR::device>),
+          Int("TRAINING.threads", "0", closed(0, 1024),
+              "Intra-op threads of LibTorch; 0: all cores.", put<&TC::training, &TR::threads>),
+          // VALIDATION
+          Int("VALIDATION.val_interval", "500", at_least(1),
+              "Validate every this many steps (validation_images/step_NNNNNN/).",
+              put<&TC::validation, &VC::val_interval>),
+          Int("VALIDATION.num_images", "10", closed(0, 100000),
+              "Val/GT images per validation, in name order; 0: all.",
+              put<&TC::validation, &VC::num_images>),
+          Int("VALIDATION.tile", "0", closed(0, 8192),
+              "Run validation in LR tiles of this size (pixels) to bound memory; 0: whole images.",
+              put<&TC::validation, &VC::tile>),
+          Int("VALIDATION.tile_overlap", "16", closed(0, 1024),
+              "Overlap of neighbouring tiles in LR pixels; under half the tile.",
+              put<&TC::validation, &VC::tile_overlap>),
+          // CHECKPOINT
+          Int("CHECKPOINT.checkpoint_interval", "5000", at_least(1),
+              "Write checkpoints/checkpoint_step_NNNNNN.pth every this many steps.",
+              put<&TC::checkpoint, &CC::checkpoint_interval>),
+          Int("CHECKPOINT.keep_last", "0", closed(0, 1000000),
+              "Keep only the newest this many checkpoints; 0: keep all.",
+              put<&TC::checkpoint, &CC::keep_last>),
+          // LOGGING
+          Int("LOGGING.log_interval", "100", at_least(1),
+              "Print progress and write TensorBoard scalars every this many steps.",
+              put<&TC::logging, &LC::log_interval>),
+          // OUTPUT
+          Str("OUTPUT.experiments_root", "/mnt/data/training/experiments", "Folder of all runs.",
+              put<&TC::output, &OC::experiments_root>),
+          Str("OUTPUT.experiment_name", "\"\"",
+              "Run folder under experiments_root (checkpoints/, validation_images/, tensorboard/).",
+              put<&TC::output, &OC::experiment_name>, "<category>_fresh_<lr_version>"),
+      });
+  return table;
+}
+
+}  // namespace
+
+const ConfigTable& train_config_table() { return train_table().table(); }
+
+std::string TrainConfig::experiment_dir() const {
+  return (std::filesystem::path(output.experiments_root) / output.experiment_name).string();
+}
+
+std::string TrainConfig::val_dir() const {
+  return val_gt_dir(data.data_root, data.category).string();
+}
+
+const std::vector<ConfigKeyDoc>& config_schema_docs() {
+  static const std::vector<ConfigKeyDoc> docs = train_config_table().docs();
+  return docs;
+}
+
+std::string config_reference_markdown() { return train_config_table().reference_markdown(); }
+
+nlohmann::ordered_json config_json_schema() { return train_config_table().json_schema(); }
+
+std::vector<ConfigProblem> check_config(const YAML::Node& root, TrainConfig* out,
+                                        const std::vector<std::string>& overrides) {
+  TrainConfig config;
+  ConfigCheck check = train_table().check(root, config, overrides);
+  const auto ok = [&](std::initializer_list<const char*> keys) { return check.ok(keys); };
+
+  if (ok({"DATA.lr_version"})) config.data.frames = lr_version_info(config.data.lr_version).frames;
+  if (ok({"OUTPUT.experiment_name", "DATA.category", "DATA.lr_version"}) &&
+      config.output.experiment_name.empty()) {
+    config.output.experiment_name = config.data.category + "_fresh_" + config.data.lr_version;
+  }
+  const std::string& name = config.output.experiment_name;
+  if (ok({"OUTPUT.experiment_name"}) &&
+      (name.find('/') != std::string::npos || name == "." || name == "..")) {
+    check.problem_at("OUTPUT.experiment_name",
+                     "OUTPUT.experiment_name must be a plain folder name, found '" + name +
+                         "'; put parent folders in OUTPUT.experiments_root");
+  }
+  if (ok({"TRAINING.warmup_steps", "TRAINING.total_steps"}) &&
+      config.training.warmup_steps > config.training.total_steps) {
+    check.problem_at("TRAINING.warmup_steps",
+                     "TRAINING.warmup_steps (" + std::to_string(config.training.warmup_steps) +
+                         ") must not exceed TRAINING.total_steps (" +
+                         std::to_string(config.training.total_steps) + ")");
+  }
+  if (ok({"VALIDATION.tile", "VALIDATION.tile_overlap"}) && config.validation.tile > 0 &&
+      2 * config.validation.tile_overlap >= config.validation.tile) {
+    check.problem_at("VALIDATION.tile_overlap",
+                     "VALIDATION.tile_overlap (" + std::to_string(config.validation.tile_overlap) +
+                         ") must be less than half of VALIDATION.tile (" +
+                         std::to_string(config.validation.tile) + ")");
+  }
+  if (ok({"TRAINING.mixed_precision", "TRAINING.device"}) &&
+      config.training.mixed_precision == "fp16" && config.training.device == "cpu") {
+    check.problem_at(
+        "TRAINING.mixed_precision",
+        "TRAINING.mixed_precision fp16 needs CUDA, but TRAINING.device is cpu; use bf16 "
+        "on CPU");
+  }
+  if (ok({"MODEL.scale", "DATA.formats"})) {
+    check_scale_divides_formats(check, "MODEL.scale", config.model.scale, "DATA.formats",
+                                config.data.formats);
+  }
+  if (ok({"DATA.formats", "DATA.format_weights"})) {
+    double sum = 0;
+    for (const auto& f : config.data.formats) sum += config.data.format_weights.at(f);
+    for (const auto& f : config.data.formats) {
+      config.data.probabilities.push_back(config.data.format_weights.at(f) / sum);
+    }
+  }
+
+  std::vector<ConfigProblem> problems = check.problems();
+  config.positions = check.positions();
+  if (problems.empty() && out) *out = std::move(config);
+  return problems;
+}
+
+TrainConfig config_from_yaml(const YAML::Node& root, const std::string& origin) {
+  TrainConfig config;
+  const std::vector<ConfigProblem> problems = check_config(root, &config);
+  if (!problems.empty()) throw ConfigError(format_problems(origin, problems));
+  config.origin = origin;
+  return config;
+}
+
+TrainConfig load_config_text(const std::string& text, const std::string& origin,
+                             const std::vector<std::string>& overrides) {
+  const YAML::Node root = train_config_table().parse(text, origin, overrides);
+  TrainConfig config;
+  const std::vector<ConfigProblem> problems = check_config(root, &config, overrides);
+  if (!problems.empty()) throw ConfigError(format_problems(origin, problems));
+  config.origin = origin;
+  config.overrides = overrides;
+  return config;
+}
+
+TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  return load_config_text(read_config_text(path), path, overrides);
+}
+
+void apply_override(YAML::Node& root, const std::string& assignment) {
+  train_config_table().apply_override(root, assignment);
 }
 
 std::string format_probabilities_line(const TrainConfig& config) {

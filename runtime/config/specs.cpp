@@ -223,27 +223,95 @@ json compile_check_data_spec(const TrainConfig& config, const std::string& repor
                     2 * config.data.num_workers, {{"overrides", config.overrides}});
 }
 
+json compile_convert_spec(const ConvertConfig& config, const std::string& config_text) {
+  const ConvertSources& sources = config.sources;
+  const ConvertDataset& dataset = config.dataset;
+  const ConvertLr& lr = config.lr;
+  SpecBuilder spec;
+  spec.share("scale", dataset.scale, "DATASET.scale");
+  spec.share("formats", dataset.formats, "DATASET.formats");
+  spec.share("seed", config.run.seed, "RUN.seed");
+  spec.stage("clip_source", "clip_source",
+             {{"sources", sources.inputs},
+              {"val_clips", sources.val_clips},
+              {"val_fraction", sources.val_fraction}},
+             {{"sources", "SOURCES.inputs"},
+              {"val_clips", "SOURCES.val_clips"},
+              {"val_fraction", "SOURCES.val_fraction"}});
+  spec.stage("window", "window",
+             {{"stride", dataset.stride},
+              {"cut_threshold", dataset.cut_threshold},
+              {"val_stride", dataset.val_stride},
+              {"val_max_per_clip", dataset.val_max_per_clip}},
+             {{"stride", "DATASET.stride"},
+              {"cut_threshold", "DATASET.cut_threshold"},
+              {"val_stride", "DATASET.val_stride"},
+              {"val_max_per_clip", "DATASET.val_max_per_clip"}});
+  spec.stage("patches", "patches",
+             {{"patches_per_window", dataset.patches_per_window},
+              {"placement", dataset.placement},
+              {"min_detail", dataset.min_detail}},
+             {{"patches_per_window", "DATASET.patches_per_window"},
+              {"placement", "DATASET.placement"},
+              {"min_detail", "DATASET.min_detail"}})["concurrency"] = config.run.num_workers;
+  spec.stage("make_lr", "make_lr",
+             {{"downscale", lr.downscale},
+              {"blur", lr.blur},
+              {"noise", lr.noise},
+              {"jpeg_quality", lr.jpeg_quality}},
+             {{"downscale", "LR.downscale"},
+              {"blur", "LR.blur"},
+              {"noise", "LR.noise"},
+              {"jpeg_quality", "LR.jpeg_quality"}})["concurrency"] = config.run.num_workers;
+  spec.stage("stack", "stack");
+  spec.stage(
+      "dataset_writer", "dataset_writer",
+      {{"output_root", config.output.output_root},
+       {"category", config.output.category},
+       {"config", config_text}},
+      {{"output_root", "OUTPUT.output_root"}, {"category", "OUTPUT.category"}})["concurrency"] =
+      config.run.num_workers;  // it encodes the PNGs
+  spec.edge("clip_source.out", "window.in");
+  spec.edge("window.windows", "patches.in");
+  spec.edge("patches.out", "make_lr.in");
+  spec.edge("make_lr.out", "stack.in");
+  spec.edge("stack.out", "dataset_writer.in");
+  spec.edge("window.val", "dataset_writer.val");
+  return spec.build("convert", config.run.prefetch,
+                    {{"config_text", config_text}, {"overrides", config.overrides}});
+}
+
 json make_infer_spec(const UpscaleJob& job) {
   SpecBuilder spec;
   spec.share("frames", job.frames);
-  spec.share("device", job.device);
-  spec.share("threads", job.threads);
-  spec.stage("frames", "frames", {{"dir", job.input_dir}})["max_in_flight"] = job.max_in_flight;
+  spec.share("device", job.device, "--device");
+  spec.share("threads", job.threads, "--threads");
+  spec.stage("frames", "frames", {{"dir", job.input}, {"cut_threshold", job.cut_threshold}},
+             {{"dir", "--input"}, {"cut_threshold", "--cut-threshold"}})["max_in_flight"] =
+      job.max_in_flight;
   spec.stage("upscale", "upscale",
              {{"checkpoint", job.checkpoint},
               {"weights", job.weights},
+              {"precision", job.precision},
               {"tile", job.tile},
-              {"tile_overlap", job.tile_overlap}});
-  spec.stage("frame_writer", "frame_writer", {{"dir", job.output_dir}});
+              {"tile_overlap", job.tile_overlap}},
+             {{"checkpoint", "CHECKPOINT"},
+              {"weights", "--weights"},
+              {"precision", "--precision"},
+              {"tile", "--tile"},
+              {"tile_overlap", "--tile-overlap"}});
+  spec.stage("frame_writer", "frame_writer", {{"dir", job.output}, {"fps", job.fps}},
+             {{"dir", "--output"}, {"fps", "--fps"}});
   spec.edge("frames.out", "upscale.in");
   spec.edge("upscale.out", "frame_writer.in");
   return spec.build(
       "upscale", job.max_in_flight,
       {{"usage",
-        "vsr_flow upscale CHECKPOINT --input DIR --output DIR [--tile N] runs this job with the "
-        "checkpoint's frame count; to run this file instead, set the paths (frames.dir, "
-        "upscale.checkpoint, frame_writer.dir) and the checkpoint's frames (shared.frames), "
-        "then: vsr_flow run pipelines/infer.json"}});
+        "vsr_flow upscale CHECKPOINT --input CLIP --output CLIP [--tile N] runs this job with "
+        "the checkpoint's frame count; to run this file instead, set the paths (frames.dir: a "
+        "video file or a frame folder, upscale.checkpoint, frame_writer.dir: a video file or a "
+        "folder) and the checkpoint's frames (shared.frames), then: vsr_flow run "
+        "pipelines/infer.json"}});
 }
 
 }  // namespace vsr

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 #include <system_error>
@@ -82,6 +83,19 @@ cv::Mat read_image_rgb(const fs::path& path) {
   }
   cv::Mat out;
   rgb.convertTo(out, CV_32F, factor);
+  return out;
+}
+
+cv::Mat stack_frames(const std::vector<cv::Mat>& frames) {
+  if (frames.empty()) throw std::invalid_argument("stack_frames: no frames");
+  for (const auto& f : frames) {
+    if (f.size() != frames[0].size() || f.type() != frames[0].type()) {
+      throw std::invalid_argument("stack_frames: frames of " + size_text(f.size()) + " and " +
+                                  size_text(frames[0].size()) + " (or of two types)");
+    }
+  }
+  cv::Mat out;
+  cv::vconcat(frames, out);
   return out;
 }
 
@@ -201,6 +215,30 @@ void write_png_atomic(const fs::path& path, const cv::Mat& img) {
   }
 
   write_file_atomic(path, reinterpret_cast<const char*>(encoded.data()), encoded.size());
+}
+
+void write_bgr_png_atomic(const fs::path& path, const cv::Mat& bgr, Durability durability) {
+  if (bgr.empty()) throw DataError("cannot write " + path.string() + ": empty image");
+  if ((bgr.depth() != CV_8U && bgr.depth() != CV_16U) ||
+      (bgr.channels() != 1 && bgr.channels() != 3)) {
+    throw DataError("cannot write " + path.string() +
+                    ": expected an 8- or 16-bit gray or BGR image, found OpenCV type " +
+                    std::to_string(bgr.type()));
+  }
+  const std::vector<std::uint8_t> encoded = encode_png(bgr);
+  write_file_atomic(path, reinterpret_cast<const char*>(encoded.data()), encoded.size(),
+                    durability);
+}
+
+bool is_complete_png(const fs::path& path) {
+  // The last 12 bytes of every PNG: an empty IEND chunk (length 0, "IEND", its CRC).
+  static const unsigned char kIend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in || in.tellg() < static_cast<std::streamoff>(8 + sizeof(kIend))) return false;
+  in.seekg(-static_cast<std::streamoff>(sizeof(kIend)), std::ios::end);
+  unsigned char tail[sizeof(kIend)];
+  in.read(reinterpret_cast<char*>(tail), sizeof(tail));
+  return in && std::memcmp(tail, kIend, sizeof(kIend)) == 0;
 }
 
 cv::Mat hflip(const cv::Mat& img) {

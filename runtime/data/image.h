@@ -10,6 +10,8 @@
 
 #include <opencv2/core.hpp>
 
+#include "runtime/io/fileio.h"
+
 namespace vsr {
 
 // "540x540": width x height, as every size in an error message is written.
@@ -29,6 +31,10 @@ cv::Mat read_image_bgr(const std::filesystem::path& path);
 // 180x1260 (7 frames x LR height 180), found 180x900 (looks like 5 frames ...)".
 std::vector<cv::Mat> split_stack(const cv::Mat& stack, int frames, cv::Size expected_lr,
                                  const std::string& file);
+
+// The inverse of split_stack: frames of one size and type stacked vertically, frame 0 on top.
+// Throws std::invalid_argument when they differ or there are none.
+cv::Mat stack_frames(const std::vector<cv::Mat>& frames);
 
 // Throws DataError unless gt is exactly `expected` (the format's GT size, scale x LR frame).
 void check_gt_size(const cv::Mat& gt, cv::Size expected, const std::string& file);
@@ -64,6 +70,16 @@ ValSample make_val_lr_frames(const cv::Mat& gt, const std::vector<double>& shift
 // name never holds a partial file; creates missing parent folders. img is RGB (or gray),
 // CV_32F in [0, 1] (clamped, rounded) or CV_8U. Throws DataError when it cannot be written.
 void write_png_atomic(const std::filesystem::path& path, const cv::Mat& img);
+
+// Writes a BGR (or gray) image as decoded, CV_8U or CV_16U, as a PNG of the same bit depth
+// (encode_png, runtime/data/png.h), atomically like write_png_atomic; `durability` as
+// write_file_atomic's (runtime/io/fileio.h). Throws DataError (empty or another type).
+void write_bgr_png_atomic(const std::filesystem::path& path, const cv::Mat& bgr,
+                          Durability durability = Durability::kDurable);
+
+// Whether `path` is a whole PNG file: it exists and ends with the IEND chunk (a file cut short,
+// e.g. by a power cut after a kRenameOnly write, does not).
+bool is_complete_png(const std::filesystem::path& path);
 
 // Geometric augmentation; rot90 rotates k quarter turns counter-clockwise (as numpy/torch).
 cv::Mat hflip(const cv::Mat& img);

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include <libdeflate.h>
@@ -330,6 +332,109 @@ cv::Mat decode_png_fast(const std::uint8_t* data, std::size_t size) {
     prev = row;
   }
   return out;
+}
+
+namespace {
+
+void put_be32(std::vector<std::uint8_t>& out, std::uint32_t v) {
+  out.push_back(static_cast<std::uint8_t>(v >> 24));
+  out.push_back(static_cast<std::uint8_t>(v >> 16));
+  out.push_back(static_cast<std::uint8_t>(v >> 8));
+  out.push_back(static_cast<std::uint8_t>(v));
+}
+
+// Appends a chunk: length, type, data, CRC of type + data.
+void put_chunk(std::vector<std::uint8_t>& out, const char* type, const std::uint8_t* data,
+               std::size_t size) {
+  put_be32(out, static_cast<std::uint32_t>(size));
+  const std::size_t start = out.size();
+  out.insert(out.end(), type, type + 4);
+  out.insert(out.end(), data, data + size);
+  put_be32(out, libdeflate_crc32(0, out.data() + start, size + 4));
+}
+
+struct Encoder {
+  struct Free {
+    void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
+  };
+  int level = -1;
+  std::unique_ptr<libdeflate_compressor, Free> deflater;
+  std::vector<std::uint8_t> raw;       // filter byte + file-order row bytes, per row
+  std::vector<std::uint8_t> previous;  // the previous row in file order
+  std::vector<std::uint8_t> row;
+};
+
+}  // namespace
+
+std::vector<std::uint8_t> encode_png(const cv::Mat& image, int level) {
+  const int depth = image.depth(), channels = image.channels();
+  if ((depth != CV_8U && depth != CV_16U) || (channels != 1 && channels != 3) || image.empty()) {
+    throw std::invalid_argument(
+        "encode_png: expected an 8- or 16-bit gray or BGR image, found "
+        "OpenCV type " +
+        std::to_string(image.type()) + " of " + std::to_string(image.cols) + "x" +
+        std::to_string(image.rows));
+  }
+  thread_local Encoder e;
+  if (!e.deflater || e.level != level) {
+    e.deflater.reset(libdeflate_alloc_compressor(level));
+    e.level = level;
+    if (!e.deflater) throw std::invalid_argument("encode_png: level must be 0..12");
+  }
+  const int bytes_per_sample = depth == CV_16U ? 2 : 1;
+  const std::size_t bpp = static_cast<std::size_t>(channels) * bytes_per_sample;
+  const std::size_t stride = bpp * static_cast<std::size_t>(image.cols);
+  e.raw.resize((stride + 1) * static_cast<std::size_t>(image.rows));
+  e.previous.assign(stride, 0);
+  e.row.resize(stride);
+  for (int y = 0; y < image.rows; ++y) {
+    // The row in file order: RGB, 16-bit big-endian.
+    std::uint8_t* row = e.row.data();
+    if (depth == CV_8U) {
+      const std::uint8_t* src = image.ptr<std::uint8_t>(y);
+      if (channels == 1) {
+        std::memcpy(row, src, stride);
+      } else {
+        for (int x = 0; x < image.cols; ++x, src += 3, row += 3) {
+          row[0] = src[2];
+          row[1] = src[1];
+          row[2] = src[0];
+        }
+      }
+    } else {
+      const std::uint16_t* src = image.ptr<std::uint16_t>(y);
+      for (int x = 0; x < image.cols; ++x, src += channels) {
+        for (int c = 0; c < channels; ++c) {
+          const std::uint16_t v = src[channels == 3 ? 2 - c : c];
+          *row++ = static_cast<std::uint8_t>(v >> 8);
+          *row++ = static_cast<std::uint8_t>(v);
+        }
+      }
+    }
+    // Filter Up: each byte minus the byte above it (the first row: minus zero).
+    std::uint8_t* out = e.raw.data() + static_cast<std::size_t>(y) * (stride + 1);
+    out[0] = 2;
+    for (std::size_t i = 0; i < stride; ++i) {
+      out[1 + i] = static_cast<std::uint8_t>(e.row[i] - e.previous[i]);
+    }
+    std::swap(e.row, e.previous);
+  }
+  std::vector<std::uint8_t> compressed(
+      libdeflate_zlib_compress_bound(e.deflater.get(), e.raw.size()));
+  const std::size_t size = libdeflate_zlib_compress(e.deflater.get(), e.raw.data(), e.raw.size(),
+                                                    compressed.data(), compressed.size());
+  std::vector<std::uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  std::vector<std::uint8_t> ihdr;
+  put_be32(ihdr, static_cast<std::uint32_t>(image.cols));
+  put_be32(ihdr, static_cast<std::uint32_t>(image.rows));
+  ihdr.push_back(static_cast<std::uint8_t>(8 * bytes_per_sample));
+  ihdr.push_back(channels == 3 ? 2 : 0);  // colour type: RGB or gray
+  ihdr.insert(ihdr.end(), {0, 0, 0});     // deflate, adaptive filtering, no interlace
+  png.reserve(size + 64);
+  put_chunk(png, "IHDR", ihdr.data(), ihdr.size());
+  put_chunk(png, "IDAT", compressed.data(), size);
+  put_chunk(png, "IEND", nullptr, 0);
+  return png;
 }
 
 }  // namespace vsr

@@ -67,7 +67,9 @@ std::string read_text_file(const std::filesystem::path& path) {
   return out;
 }
 
-void write_file_atomic(const std::filesystem::path& path, const char* data, std::size_t size) {
+void write_file_atomic(const std::filesystem::path& path, const char* data, std::size_t size,
+                       Durability durability) {
+  const bool durable = durability == Durability::kDurable;
   namespace fs = std::filesystem;
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
   std::error_code ec;
@@ -89,7 +91,7 @@ void write_file_atomic(const std::filesystem::path& path, const char* data, std:
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if ((durable && ::fsync(fd) != 0) || ::close(fd) != 0) {
     ::unlink(tmp.c_str());
     fail(tmp, "fsync failed");
   }
@@ -97,11 +99,20 @@ void write_file_atomic(const std::filesystem::path& path, const char* data, std:
     ::unlink(tmp.c_str());
     fail(path, "rename failed");
   }
+  if (!durable) return;
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
   }
+}
+
+void sync_filesystem(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(path, "cannot open to sync");
+  const int rc = ::syncfs(fd);
+  ::close(fd);
+  if (rc != 0) fail(path, "syncfs failed");
 }
 
 }  // namespace vsr

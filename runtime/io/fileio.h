@@ -19,10 +19,23 @@ void read_file_into(const std::filesystem::path& path, std::vector<std::uint8_t>
 std::vector<char> read_file_bytes(const std::filesystem::path& path);
 std::string read_text_file(const std::filesystem::path& path);
 
+// How far write_file_atomic waits for the disk. kDurable fsyncs the file and its folder (a
+// checkpoint survives a power cut). kRenameOnly skips both: the real name still never holds a
+// partial file after a crash or kill of the process, but after a power cut it may hold an empty
+// or short one, so readers check completeness (a dataset writer writing thousands of files
+// calls sync_filesystem once at the end instead).
+enum class Durability { kDurable, kRenameOnly };
+
 // Throws DataError naming the path when any step fails; the temporary file is removed.
-void write_file_atomic(const std::filesystem::path& path, const char* data, std::size_t size);
-inline void write_file_atomic(const std::filesystem::path& path, const std::string& bytes) {
-  write_file_atomic(path, bytes.data(), bytes.size());
+void write_file_atomic(const std::filesystem::path& path, const char* data, std::size_t size,
+                       Durability durability = Durability::kDurable);
+inline void write_file_atomic(const std::filesystem::path& path, const std::string& bytes,
+                              Durability durability = Durability::kDurable) {
+  write_file_atomic(path, bytes.data(), bytes.size(), durability);
 }
+
+// Flushes every file written to the filesystem holding `path` (syncfs). Throws DataError
+// naming the path when it fails.
+void sync_filesystem(const std::filesystem::path& path);
 
 }  // namespace vsr

@@ -24,17 +24,21 @@ StageSchema& dataset_params(StageSchema& s) {
       .required("lr_version", ParamType::kString, "LR frames per sample")
       .choices(lr_version_names());
   scale_param(s);
-  return formats_param(s, "formats, in this order")
-      .check("every format's size divides by the scale", [](const json& p, ParamProblems& out) {
-        const int scale = p.at("scale").get<int>();
-        for (const auto& name : p.at("formats")) {
-          const FormatInfo& f = format_info(name.get<std::string>());
-          if (f.width % scale == 0 && f.height % scale == 0) continue;
-          out.add("formats", "format '" + f.name + "' (" + std::to_string(f.width) + "x" +
-                                 std::to_string(f.height) + ") is not divisible by the scale " +
-                                 std::to_string(scale));
-        }
-      });
+  formats_param(s, "formats, in this order");
+  return scaled_formats_check(s);
+}
+
+StageSchema& scaled_formats_check(StageSchema& s) {
+  return s.check("every format's size divides by the scale", [](const json& p, ParamProblems& out) {
+    const int scale = p.at("scale").get<int>();
+    for (const auto& name : p.at("formats")) {
+      const FormatInfo& f = format_info(name.get<std::string>());
+      if (f.width % scale == 0 && f.height % scale == 0) continue;
+      out.add("formats", "format '" + f.name + "' (" + std::to_string(f.width) + "x" +
+                             std::to_string(f.height) + ") is not divisible by the scale " +
+                             std::to_string(scale));
+    }
+  });
 }
 
 StageSchema& dataset_folders_check(StageSchema& s) {

@@ -17,5 +17,7 @@ StageSchema& dataset_folders_check(StageSchema& s);
 // formats: the listed patch formats (shared), each a known name; required and non-empty, or
 // optional with [] as its default.
 StageSchema& formats_param(StageSchema& s, const std::string& doc, bool required = true);
+// The check that every listed format's GT size divides by the scale (needs formats and scale).
+StageSchema& scaled_formats_check(StageSchema& s);
 
 }  // namespace vsr

@@ -1,14 +1,11 @@
 #include "stages/infer/frames.h"
 
-#include <algorithm>
-#include <map>
-#include <stdexcept>
+#include <iostream>
 #include <string>
 #include <system_error>
 
 #include "common/errors.h"
 #include "graph/registry.h"
-#include "runtime/data/dataset.h"
 #include "stages/infer/messages.h"
 #include "stages/params.h"
 
@@ -19,55 +16,127 @@ namespace fs = std::filesystem;
 StageSchema FramesStage::schema() {
   StageSchema s("frames");
   s.doc(
-       "source walking a folder of video frames in name order; per credit, one FrameWindow: "
-       "the `frames` paths centred on the next frame, clamped at both ends")
-      .output<FrameWindow>("out", "one window per frame of the folder, in name order")
-      .required("dir", ParamType::kString, "folder of LR frames (PNG or JPEG, e.g. 0000.png)")
+       "source reading a clip (a video file or a folder of frames), each frame decoded once; "
+       "per credit, one FrameWindow: the `frames` decoded frames centred on the next frame, "
+       "clamped at the clip's ends and at scene cuts")
+      .output<FrameWindow>("out", "one window per frame of the clip, in clip order")
+      .required("dir", ParamType::kString,
+                "input clip: a video file (.mp4 .mkv .mov .avi .webm .m4v) or a folder of LR "
+                "frames (PNG or JPEG, 8- or 16-bit, names in frame order, e.g. 0000.png)")
       .non_empty()
-      .existing_dir("frame folder");
+      .optional("cut_threshold", ParamType::kFloat, 30.0,
+                "scene cut when the mean luma difference (0..255, 64x36 thumbnails) of two "
+                "frames is above this; windows do not cross a cut; 0 = no cut detection")
+      .at_least(0)
+      .world_check("the input is a video file or a folder", [](const json& p, ParamProblems& out) {
+        const std::string input = p.at("dir").get<std::string>();
+        std::error_code ec;
+        const auto status = fs::status(input, ec);
+        if (!fs::exists(status)) {
+          out.add("dir", is_video_file(input)
+                             ? "video " + input + " does not exist; check the path"
+                             : "frame folder " + input +
+                                   " does not exist; check the path (the input is a folder of "
+                                   "frames or a video file: .mp4 .mkv .mov .avi .webm .m4v)");
+        } else if (!fs::is_directory(status) && !is_video_file(input)) {
+          out.add("dir", "input clip " + input +
+                             " is neither a video file (.mp4 .mkv .mov .avi .webm .m4v) nor a "
+                             "folder of frames");
+        }
+      });
   return frames_param(s, "frames per window (odd; the model's frames)");
 }
 
 FramesStage::FramesStage(const StageContext& ctx)
-    : dir_(ctx.param<std::string>("dir")), frames_(ctx.param<int>("frames")) {}
+    : input_(ctx.param<std::string>("dir")),
+      frames_(ctx.param<int>("frames")),
+      cut_threshold_(ctx.param<double>("cut_threshold")),
+      detector_(cut_threshold_) {}
+
+FramesStage::~FramesStage() = default;
 
 void FramesStage::open() {
-  const std::string contents =
-      "it should hold the video's frames as PNG or JPEG files whose names sort in frame order "
-      "(e.g. 0000.png, 0001.png, ...)";
-  std::error_code ec;
-  if (!fs::is_directory(dir_, ec)) {
-    throw DataError("frame folder " + dir_.string() + " does not exist; " + contents);
-  }
-  files_ = list_images(dir_);
-  if (files_.empty())
-    throw DataError("frame folder " + dir_.string() + " has no images; " + contents);
-  std::map<std::string, fs::path> stems;
-  for (const auto& f : files_) {
-    auto [it, fresh] = stems.emplace(f.stem().string(), f);
-    if (!fresh) {
-      throw DataError("frame folder " + dir_.string() + " holds " + it->second.filename().string() +
-                      " and " + f.filename().string() +
-                      ": one name, two files (both would be written as " + it->first +
-                      ".png); keep one of them");
-    }
-  }
+  reader_ = std::make_unique<ClipReader>(input_);
+  detector_.reset();
+  buffer_.clear();
+  ended_ = false;
+  shot_ = 0;
   next_ = 0;
+  cuts_.clear();
+}
+
+std::int64_t FramesStage::frames_decoded() const { return reader_ ? reader_->frames_read() : 0; }
+
+void FramesStage::read_up_to(std::int64_t index) {
+  while (!ended_ && (buffer_.empty() || buffer_.back().index < index)) {
+    Buffered b;
+    if (!reader_->read(b.frame)) {
+      ended_ = true;
+      break;
+    }
+    b.index = reader_->frames_read() - 1;
+    b.name = reader_->frame_name();
+    if (cut_threshold_ > 0 && detector_.is_cut(b.frame)) {
+      ++shot_;
+      cuts_.push_back(b.index);
+    }
+    b.shot = shot_;
+    buffer_.push_back(std::move(b));
+  }
+}
+
+const FramesStage::Buffered* FramesStage::buffered(std::int64_t index) const {
+  if (buffer_.empty() || index < buffer_.front().index || index > buffer_.back().index) {
+    return nullptr;
+  }
+  return &buffer_[static_cast<std::size_t>(index - buffer_.front().index)];
 }
 
 bool FramesStage::produce(Emitter& out) {
-  if (next_ >= files_.size()) return false;
+  const int half = frames_ / 2;
+  read_up_to(next_ + half);
+  const Buffered* centre = buffered(next_);
+  if (!centre) return false;
+  // Walk outwards from the centre; a neighbour that is not there (the clip's ends) or is of
+  // another shot repeats the last frame that was.
+  std::vector<const Buffered*> picked(static_cast<std::size_t>(frames_), centre);
+  for (int side : {-1, 1}) {
+    const Buffered* last = centre;
+    for (int k = 1; k <= half; ++k) {
+      const Buffered* b = buffered(next_ + side * k);
+      if (b && b->shot == centre->shot && b->index == last->index + side) last = b;
+      picked[static_cast<std::size_t>(half + side * k)] = last;
+    }
+  }
   auto w = std::make_shared<FrameWindow>();
-  const auto i = static_cast<std::int64_t>(next_);
-  const auto last = static_cast<std::int64_t>(files_.size()) - 1;
-  w->index = i;
-  w->name = files_[next_].stem().string();
-  for (std::int64_t k = i - frames_ / 2; k <= i + frames_ / 2; ++k) {
-    w->paths.push_back(files_[static_cast<std::size_t>(std::clamp<std::int64_t>(k, 0, last))]);
+  w->index = next_;
+  w->name = centre->name;
+  w->clip.fps = reader_->fps();
+  w->clip.frame_count = ended_ ? reader_->frames_read() : reader_->frame_count();
+  for (const Buffered* b : picked) {
+    w->frames.push_back(b->frame);
+    w->sources.push_back(b->index);
   }
   ++next_;
+  // Keep the frames the next windows can still reach.
+  while (!buffer_.empty() && buffer_.front().index < next_ - half) buffer_.pop_front();
   out.emit<FrameWindow>(0, std::move(w));
   return true;
+}
+
+void FramesStage::close(bool) {
+  if (!cuts_.empty()) {
+    std::string at;
+    for (std::size_t i = 0; i < cuts_.size() && i < 10; ++i) {
+      at += (i ? ", " : "") + std::to_string(cuts_[i]);
+    }
+    if (cuts_.size() > 10) at += ", ...";
+    std::cerr << "frames: " << cuts_.size() << (cuts_.size() == 1 ? " scene cut" : " scene cuts")
+              << " in " << input_.string() << " (at frame " << at
+              << "); windows do not cross them\n";
+  }
+  buffer_.clear();
+  reader_.reset();
 }
 
 VSR_REGISTER_STAGE(FramesStage);

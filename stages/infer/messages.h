@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -13,19 +12,32 @@
 
 namespace vsr {
 
-// The LR frames one output frame is made from: T paths centred on frame `index`, indices
-// clamped to the folder (the first and last frames repeat at the ends).
+// What the writer needs to know of the input clip.
+struct ClipInfo {
+  double fps = 0;                 // 0 when unknown (frame folders)
+  std::int64_t frame_count = -1;  // an estimate for videos; -1 unknown
+};
+
+// The LR frames one output frame is made from: T decoded frames centred on frame `index`.
+// A neighbour beyond either end of the clip, or across a scene cut, is replaced by the
+// nearest frame of the centre's shot on that side (the first and last frames of a clip or a
+// shot repeat), so no window mixes two shots.
 struct FrameWindow {
-  std::int64_t index = 0;  // output frame number, from 0, in name order
-  std::string name;        // stem of the centre frame's file ("0001" for 0001.png)
-  std::vector<std::filesystem::path> paths;  // T paths, oldest first; paths[T/2] is the centre
+  std::int64_t index = 0;  // output frame number, from 0, in clip order
+  std::string name;        // the centre frame's: its file's stem ("0001"), "%06d" in a video
+  // T frames, oldest first, frames[T/2] the centre: BGR as decoded (CV_8UC3, or CV_16UC3
+  // from 16-bit PNGs), shared with the neighbouring windows (never modified).
+  std::vector<cv::Mat> frames;
+  std::vector<std::int64_t> sources;  // the clip index of each frame (clamping shows here)
+  ClipInfo clip;
 };
 
 // One upscaled frame.
 struct UpscaledFrame {
   std::int64_t index = 0;
-  std::string name;  // written as <name>.png
+  std::string name;  // written as <name>.png into a folder
   cv::Mat image;     // CV_32FC3 RGB in [0, 1]
+  ClipInfo clip;
 };
 
 }  // namespace vsr

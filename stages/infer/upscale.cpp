@@ -4,7 +4,6 @@
 
 #include <filesystem>
 #include <iostream>
-#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -12,6 +11,7 @@
 #include "common/errors.h"
 #include "graph/registry.h"
 #include "runtime/data/image.h"
+#include "runtime/data/pixels.h"
 #include "runtime/model/device.h"
 #include "runtime/model/infer.h"
 #include "runtime/model/model.h"
@@ -23,54 +23,56 @@ namespace vsr {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+const char kFp16OnCpu[] = "precision fp16 needs a CUDA device; use bf16 (or off) on the CPU";
+
+}  // namespace
+
 StageSchema UpscaleStage::schema() {
   StageSchema s("upscale");
   s.doc(
        "upscales the centre frame of each window with a trained checkpoint (no gradients, "
-       "optionally in feathered tiles); decodes each frame file once")
-      .input<FrameWindow>("in", "windows of LR frame paths")
+       "optionally under autocast and in feathered tiles)")
+      .input<FrameWindow>("in", "windows of decoded LR frames")
       .output<UpscaledFrame>("out", "the centre frame upscaled, float RGB in [0, 1]")
       .required("checkpoint", ParamType::kString, "checkpoint file (checkpoint_step_NNNNNN.pth)")
       .non_empty()
       .existing_file("checkpoint")
       .optional("weights", ParamType::kString, "ema",
                 "ema (the model weights when the checkpoint has no EMA) or model")
-      .choices({"ema", "model"});
+      .choices({"ema", "model"})
+      .optional("precision", ParamType::kString, "off",
+                "autocast of the forward pass: off (float32), bf16 (CPU or CUDA) or fp16 (CUDA "
+                "only)")
+      .choices({"off", "bf16", "fp16"})
+      .check("fp16 runs on CUDA", [](const json& p, ParamProblems& out) {
+        if (p.at("precision") == "fp16" && p.at("device") == "cpu")
+          out.add("precision", kFp16OnCpu);
+      });
   frames_param(s, "frames per window; must be the checkpoint's (arch.frames)");
-  return forward_params(s);
+  return forward_params(s).world_check(
+      "fp16 has a CUDA device here", [](const json& p, ParamProblems& out) {
+        if (p.at("precision") != "fp16" || p.at("device") == "cpu") return;
+        try {
+          if (!pick_device(p.at("device").get<std::string>()).is_cuda()) {
+            out.add("precision", "precision fp16 needs a CUDA device, and device " +
+                                     p.at("device").get<std::string>() +
+                                     " is the CPU on this machine; use bf16 (or off) on the CPU");
+          }
+        } catch (const std::exception&) {
+          // The device check reports it.
+        }
+      });
 }
 
 struct UpscaleStage::Impl {
   fs::path checkpoint;
   bool use_ema = true;
   int frames = 7;
+  Precision precision = Precision::kOff;
   ForwardParams run;
   VSRNet net{nullptr};
-  std::map<fs::path, cv::Mat> cache;  // decoded frames of the last window
-  std::size_t decoded = 0;
-
-  // The window's frames, decoded at most once while they stay in the window.
-  std::vector<cv::Mat> read_window(const FrameWindow& w) {
-    std::map<fs::path, cv::Mat> next;
-    std::vector<cv::Mat> out;
-    for (const auto& p : w.paths) {
-      auto it = next.find(p);
-      if (it == next.end()) {
-        auto old = cache.find(p);
-        cv::Mat img;
-        if (old != cache.end()) {
-          img = old->second;
-        } else {
-          img = read_image_rgb(p);
-          ++decoded;
-        }
-        it = next.emplace(p, img).first;
-      }
-      out.push_back(it->second);
-    }
-    cache = std::move(next);
-    return out;
-  }
 };
 
 UpscaleStage::UpscaleStage(const StageContext& ctx) : impl_(std::make_unique<Impl>()) {
@@ -78,15 +80,17 @@ UpscaleStage::UpscaleStage(const StageContext& ctx) : impl_(std::make_unique<Imp
   m.checkpoint = ctx.param<std::string>("checkpoint");
   m.use_ema = ctx.param<std::string>("weights") == "ema";
   m.frames = ctx.param<int>("frames");
+  m.precision = parse_precision(ctx.param<std::string>("precision"));
   m.run = read_forward_params(ctx);
 }
 
 UpscaleStage::~UpscaleStage() = default;
 
-std::size_t UpscaleStage::files_decoded() const { return impl_->decoded; }
-
 void UpscaleStage::open() {
   Impl& m = *impl_;
+  if (m.precision == Precision::kFp16 && !m.run.device.is_cuda()) {
+    throw RunError(kFp16OnCpu);  // only when CUDA went away since the spec was checked
+  }
   const CheckpointData c = load_checkpoint(m.checkpoint);
   const std::string file = m.checkpoint.string();
   if (c.base_channels <= 0 || c.num_blocks <= 0 || c.scale <= 0 || c.frames <= 0) {
@@ -115,43 +119,46 @@ void UpscaleStage::open() {
                          " do not fit the network built from its architecture:");
   m.net->to(m.run.device);
   m.net->eval();
-  m.cache.clear();
-  m.decoded = 0;
 }
 
 void UpscaleStage::process(std::size_t, const Message& in, Emitter& out) {
   Impl& m = *impl_;
   auto window = in.as<FrameWindow>();
-  if (static_cast<int>(window->paths.size()) != m.frames) {
-    throw RunError("window of frame " + window->name + " has " +
-                   std::to_string(window->paths.size()) + " paths; the model takes " +
-                   std::to_string(m.frames) + " (params.frames of the source)");
+  const std::vector<cv::Mat>& frames = window->frames;
+  if (static_cast<int>(frames.size()) != m.frames) {
+    throw RunError("window of frame " + window->name + " has " + std::to_string(frames.size()) +
+                   " frames; the model takes " + std::to_string(m.frames) +
+                   " (params.frames of the source)");
   }
-  const std::vector<cv::Mat> frames = m.read_window(*window);
   const std::size_t c = frames.size() / 2;
+  const cv::Size size = frames[c].size();
   for (std::size_t t = 0; t < frames.size(); ++t) {
-    if (frames[t].size() != frames[c].size()) {
-      throw DataError("frame " + window->paths[t].string() + " is " + size_text(frames[t].size()) +
-                      " but " + window->paths[c].string() + " is " + size_text(frames[c].size()) +
-                      "; every frame of a video must have one size");
+    if (frames[t].size() != size) {
+      throw DataError("frame " + std::to_string(window->sources.at(t)) + " of the window of " +
+                      window->name + " is " + size_text(frames[t].size()) + " but the centre is " +
+                      size_text(size) + "; every frame of a video must have one size");
     }
   }
   set_threads(m.run.threads);  // per call: the intra-op setting is per calling thread
+  // [1, T, 3, h, w] float RGB in [0, 1], converted as the training batches are.
+  torch::Tensor lr = torch::empty(
+      {1, static_cast<std::int64_t>(frames.size()), 3, size.height, size.width}, torch::kFloat);
+  for (std::size_t t = 0; t < frames.size(); ++t) {
+    copy_float_rgb(frames[t], lr[0][static_cast<std::int64_t>(t)]);
+  }
   auto result = std::make_shared<UpscaledFrame>();
   result->index = window->index;
   result->name = window->name;
+  result->clip = window->clip;
   {
     torch::NoGradGuard no_grad;
-    result->image =
-        tensor_to_image(upscale_tiled(*m.net, frames_to_tensor(frames), m.run.tiles, m.run.device));
+    AutocastGuard autocast(m.run.device, m.precision);
+    result->image = tensor_to_image(upscale_tiled(*m.net, lr, m.run.tiles, m.run.device));
   }
   out.emit<UpscaledFrame>(0, std::move(result));
 }
 
-void UpscaleStage::close(bool) {
-  impl_->net = nullptr;
-  impl_->cache.clear();
-}
+void UpscaleStage::close(bool) { impl_->net = nullptr; }
 
 VSR_REGISTER_STAGE(UpscaleStage);
 

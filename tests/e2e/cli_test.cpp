@@ -14,12 +14,16 @@
 #include <sstream>
 #include <vector>
 
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+
 #include "graph/registry.h"
 #include "graph/spec.h"
 #include "runtime/cli/compile.h"
 #include "runtime/cli/signals.h"
 #include "runtime/data/image.h"
 #include "runtime/data/mock_data.h"
+#include "runtime/data/video.h"
 #include "runtime/model/model.h"
 #include "runtime/outputs/checkpoint.h"
 #include "tests/support/command.h"
@@ -50,8 +54,8 @@ const fs::path kSource = VSR_SOURCE_DIR;
 UpscaleJob infer_placeholders() {
   UpscaleJob job;
   job.checkpoint = "/path/to/experiment/checkpoints/checkpoint_step_100000.pth";
-  job.input_dir = "/path/to/lr_frames";
-  job.output_dir = "/path/to/upscaled_frames";
+  job.input = "/path/to/lr_clip.mp4";
+  job.output = "/path/to/upscaled_clip.mp4";
   return job;
 }
 const UpscaleJob kInferPlaceholders = infer_placeholders();
@@ -349,8 +353,9 @@ TEST(Cli, CheckDataReportsPairingErrorsAndNeedsAConfig) {
   EXPECT_THAT(r.out, HasSubstr("check-data reads a YAML training config"));
 }
 
-// `vsr_flow upscale` on 5 small frames with a tiny untrained checkpoint, and the same job
-// through pipelines/infer.json with its placeholders replaced.
+// `vsr_flow upscale` on small clips (5 frames in a folder; a 20-frame video with a hard cut at
+// frame 10) with a tiny untrained checkpoint, and the same job through pipelines/infer.json
+// with its placeholders replaced.
 class UpscaleCommandTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -360,6 +365,19 @@ class UpscaleCommandTest : public ::testing::Test {
       write_png_atomic(root_ / "lr" / ("frame_" + std::to_string(i) + ".png"),
                        make_mock_image(cv::Size(48, 40), 10 + static_cast<std::uint64_t>(i)));
     }
+    // Textured content moving a pixel per frame; another scene from frame 10 on.
+    cv::VideoWriter video((root_ / "clip.mp4").string(), cv::CAP_FFMPEG,
+                          cv::VideoWriter::fourcc('m', 'p', '4', 'v'), 25, cv::Size(48, 40));
+    ASSERT_TRUE(video.isOpened());
+    cv::Mat scenes[2];
+    for (int s = 0; s < 2; ++s) {
+      cv::Mat bytes;
+      make_mock_image(cv::Size(80, 60), 40 + static_cast<std::uint64_t>(s))
+          .convertTo(bytes, CV_8U, 255.0);
+      cv::cvtColor(bytes, scenes[s], cv::COLOR_RGB2BGR);
+    }
+    for (int i = 0; i < 20; ++i) video.write(scenes[i < 10 ? 0 : 1](cv::Rect(i, i / 2, 48, 40)));
+    video.release();
     VSRNet net(VSRNetOptions().base_channels(8).num_blocks(1).scale(2).frames(3));
     CheckpointData c;
     c.step = 10;
@@ -375,27 +393,98 @@ class UpscaleCommandTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(root_); }
 
-  // Every file in dir must be one of the 5 frames, 96x80.
-  void expect_five_frames(const fs::path& dir) {
+  Result upscale(const std::string& input, const std::string& output,
+                 const std::string& options = " --device cpu --threads 1") {
+    return run("upscale " + (root_ / "model.pth").string() + " --input " +
+               (root_ / input).string() + " --output " + (root_ / output).string() + options);
+  }
+
+  static std::vector<std::string> entries(const fs::path& dir) {
     std::vector<std::string> names;
     for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
     std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  // Every file in dir must be one of the 5 frames, 96x80.
+  void expect_five_frames(const fs::path& dir) {
+    const auto names = entries(dir);
     EXPECT_EQ(names, (std::vector<std::string>{"frame_0.png", "frame_1.png", "frame_2.png",
                                                "frame_3.png", "frame_4.png"}));
     for (const auto& n : names) EXPECT_EQ(read_image_rgb(dir / n).size(), cv::Size(96, 80)) << n;
+  }
+
+  // The video's frames, read back: how many, each 96x80 (2 x 48x40), at `fps`.
+  void expect_video(const fs::path& path, int frames, double fps) {
+    EXPECT_EQ(entries(path.parent_path()), std::vector<std::string>{path.filename().string()})
+        << "no temporary file is left";
+    ClipReader clip(path);
+    EXPECT_DOUBLE_EQ(clip.fps(), fps);
+    int n = 0;
+    for (cv::Mat f; clip.read(f); ++n) EXPECT_EQ(f.size(), cv::Size(96, 80)) << n;
+    EXPECT_EQ(n, frames);
   }
 
   fs::path root_;
 };
 
 TEST_F(UpscaleCommandTest, WritesEveryFrameUpscaled) {
-  const Result r = run("upscale " + (root_ / "model.pth").string() + " --input " +
-                       (root_ / "lr").string() + " --output " + (root_ / "out").string() +
-                       " --tile 20 --tile-overlap 4 --device cpu --threads 1");
+  const Result r = upscale("lr", "out", " --tile 20 --tile-overlap 4 --device cpu --threads 1");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("x2, 3 frames, EMA weights"));
+  EXPECT_THAT(r.out, HasSubstr((root_ / "lr").string() + " (frame folder, 5 frames, 48x40) -> " +
+                               (root_ / "out").string() + " (PNG frames, 96x80)"));
+  EXPECT_THAT(r.out, HasSubstr("frame 5/5 (100%) | "));
   EXPECT_THAT(r.out, HasSubstr("upscale: wrote 5 frames to " + (root_ / "out").string()));
   expect_five_frames(root_ / "out");
+}
+
+TEST_F(UpscaleCommandTest, VideoInVideoOut) {
+  const Result r = upscale("clip.mp4", "out/clip_x2.mp4");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(
+      r.out,
+      HasSubstr((root_ / "clip.mp4").string() + " (video, about 20 frames, 48x40, 25 fps) -> " +
+                (root_ / "out/clip_x2.mp4").string() + " (mp4v video, 96x80, 25 fps)"));
+  // The windows do not cross the cut (the frames stage's tests check which frames they hold).
+  EXPECT_THAT(r.out, HasSubstr("frames: 1 scene cut in " + (root_ / "clip.mp4").string() +
+                               " (at frame 10); windows do not cross them"));
+  EXPECT_THAT(r.out, HasSubstr("frame 20/20 (100%) | "));
+  EXPECT_THAT(r.out,
+              HasSubstr("upscale: wrote 20 frames to " + (root_ / "out/clip_x2.mp4").string()));
+  expect_video(root_ / "out/clip_x2.mp4", 20, 25);
+}
+
+TEST_F(UpscaleCommandTest, FolderInVideoOutAndVideoInFolderOut) {
+  Result r = upscale("lr", "out/lr_x2.mkv");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("(FFV1 video, 96x80, 25 fps)"));  // a folder has no rate: 25
+  expect_video(root_ / "out/lr_x2.mkv", 5, 25);
+  r = upscale("lr", "fps/lr_x2.avi", " --fps 12 --device cpu --threads 1 --precision bf16");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("EMA weights, bf16)"));
+  expect_video(root_ / "fps/lr_x2.avi", 5, 12);
+
+  r = upscale("clip.mp4", "frames_x2", " --device cpu --threads 1 --cut-threshold 0");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("scene cut")));
+  const auto names = entries(root_ / "frames_x2");
+  ASSERT_EQ(names.size(), 20u);
+  EXPECT_EQ(names.front(), "000000.png");
+  EXPECT_EQ(names.back(), "000019.png");
+  EXPECT_EQ(read_image_rgb(root_ / "frames_x2/000007.png").size(), cv::Size(96, 80));
+}
+
+TEST_F(UpscaleCommandTest, Fp16OnTheCpuIsRejectedBeforeAnythingRuns) {
+  const Result r = upscale("clip.mp4", "out/clip_x2.mp4", " --device cpu --precision fp16");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--precision: precision fp16 needs a CUDA device; use bf16 (or "
+                               "off) on the CPU"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("upscale: wrote")));
+  EXPECT_FALSE(fs::exists(root_ / "out"));
+  const Result bad = upscale("clip.mp4", "out/clip_x2.mp4", " --precision half");
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_THAT(bad.out, HasSubstr("--precision: "));
 }
 
 TEST_F(UpscaleCommandTest, MissingCheckpointExitsNonZeroNamingThePath) {
@@ -407,11 +496,23 @@ TEST_F(UpscaleCommandTest, MissingCheckpointExitsNonZeroNamingThePath) {
   EXPECT_FALSE(fs::exists(root_ / "out"));
 }
 
-TEST_F(UpscaleCommandTest, MissingInputFolderIsNamed) {
-  const Result r = run("upscale " + (root_ / "model.pth").string() + " --input " +
-                       (root_ / "nope").string() + " --output " + (root_ / "out").string());
-  EXPECT_NE(r.code, 0);
-  EXPECT_THAT(r.out, HasSubstr("frame folder " + (root_ / "nope").string() + " does not exist"));
+TEST_F(UpscaleCommandTest, MissingOrUnwritableClipsAreNamedByTheirOption) {
+  Result r = upscale("nope", "out");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_THAT(r.out,
+              HasSubstr("--input: frame folder " + (root_ / "nope").string() + " does not exist"));
+  r = upscale("nope.mkv", "out");
+  EXPECT_THAT(r.out, HasSubstr("--input: video " + (root_ / "nope.mkv").string() +
+                               " does not exist; check the path"));
+  std::ofstream(root_ / "fake.mp4") << "not a video";
+  r = upscale("fake.mp4", "out");
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("cannot open video " + (root_ / "fake.mp4").string()));
+  r = upscale("clip.mp4", "out/clip_x2.flv");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--output: cannot write " + (root_ / "out/clip_x2.flv").string() +
+                               ": .flv videos are not written by vsr_flow"));
+  EXPECT_FALSE(fs::exists(root_ / "out"));
 }
 
 TEST_F(UpscaleCommandTest, CheckedInInferSpecRunsWithItsPlaceholdersReplaced) {

@@ -1,6 +1,7 @@
 // The generated files that are checked in stay what their generators print: stages/README.md
-// (`vsr_flow stages --markdown`) and configs/vsr_flow.schema.json (`vsr_flow schema`), which
-// every preset names for editors.
+// (`vsr_flow stages --markdown`), configs/vsr_flow.schema.json (`vsr_flow schema`), which
+// every training preset names for editors, and configs/convert.schema.json (`vsr_flow schema
+// --convert`), which the conversion configs name.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -14,8 +15,10 @@
 #include <vector>
 
 #include "graph/registry.h"
+#include "runtime/cli/compile.h"
 #include "runtime/cli/docs.h"
 #include "runtime/config/config.h"
+#include "runtime/config/convert_config.h"
 #include "runtime/data/formats.h"
 #include "tests/support/command.h"
 
@@ -72,6 +75,13 @@ TEST(Docs, ConfigSchemaFileIsTheGeneratedSchema) {
       << "  build/vsr_flow schema > configs/vsr_flow.schema.json";
 }
 
+TEST(Docs, ConvertSchemaFileIsTheGeneratedSchema) {
+  const std::string expected = convert_json_schema().dump(2) + "\n";
+  EXPECT_EQ(first_difference(read(kSource / "configs/convert.schema.json"), expected), "")
+      << "configs/convert.schema.json is out of date; regenerate it with:\n"
+      << "  build/vsr_flow schema --convert > configs/convert.schema.json";
+}
+
 TEST(Docs, CommandsPrintTheGenerators) {
   const testing::CommandResult stages = run("stages --markdown");
   EXPECT_EQ(stages.code, 0);
@@ -79,6 +89,9 @@ TEST(Docs, CommandsPrintTheGenerators) {
   const testing::CommandResult schema = run("schema");
   EXPECT_EQ(schema.code, 0);
   EXPECT_EQ(first_difference(schema.out, config_json_schema().dump(2) + "\n"), "");
+  const testing::CommandResult convert = run("schema --convert");
+  EXPECT_EQ(convert.code, 0);
+  EXPECT_EQ(first_difference(convert.out, convert_json_schema().dump(2) + "\n"), "");
   EXPECT_EQ(run("stages --markdown augment").code, 2);
   EXPECT_EQ(run("schema extra").code, 2);
 }
@@ -122,7 +135,8 @@ TEST(Docs, ConfigSchemaDescribesEveryKey) {
   }
 }
 
-// So that editors with the YAML language server validate and complete the presets.
+// So that editors with the YAML language server validate and complete the presets: training
+// presets name the training schema, conversion configs the conversion schema.
 TEST(Docs, EveryPresetNamesTheSchema) {
   std::vector<fs::path> presets;
   for (const auto& e : fs::directory_iterator(kSource / "configs")) {
@@ -131,8 +145,10 @@ TEST(Docs, EveryPresetNamesTheSchema) {
   ASSERT_FALSE(presets.empty());
   for (const auto& p : presets) {
     const std::string text = read(p);
+    const bool convert = config_file_kind(p.string()) == ConfigKind::kConvert;
     EXPECT_EQ(text.substr(0, text.find('\n')),
-              "# yaml-language-server: $schema=vsr_flow.schema.json")
+              std::string("# yaml-language-server: $schema=") +
+                  (convert ? "convert.schema.json" : "vsr_flow.schema.json"))
         << p << ": the first line names the schema";
   }
 }

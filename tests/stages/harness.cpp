@@ -13,7 +13,6 @@
 #include "runtime/data/mock_data.h"
 #include "runtime/model/model.h"
 #include "runtime/outputs/checkpoint.h"
-#include "stages/infer/upscale.h"
 
 namespace vsr::testing {
 
@@ -189,8 +188,7 @@ std::vector<std::shared_ptr<const FrameWindow>> InferStagesTest::windows(int fra
   return w;
 }
 
-std::vector<cv::Mat> InferStagesTest::upscale_all(const json& params, int frames,
-                                                  std::size_t* decoded) {
+std::vector<cv::Mat> InferStagesTest::upscale_all(const json& params, int frames) {
   auto stage = make_stage("upscale", params);
   stage->open();
   CapturingEmitter out;
@@ -202,7 +200,6 @@ std::vector<cv::Mat> InferStagesTest::upscale_all(const json& params, int frames
     EXPECT_EQ(f->name, "000" + std::to_string(images.size()));
     images.push_back(f->image);
   }
-  if (decoded) *decoded = dynamic_cast<UpscaleStage&>(*stage).files_decoded();
   stage->close(true);
   return images;
 }

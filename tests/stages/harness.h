@@ -99,7 +99,7 @@ class InferStagesTest : public ::testing::Test {
   // Every window the frames source makes of the lr folder.
   std::vector<std::shared_ptr<const FrameWindow>> windows(int frames);
   // Upscales every window; returns the images in order.
-  std::vector<cv::Mat> upscale_all(const json& params, int frames, std::size_t* decoded = nullptr);
+  std::vector<cv::Mat> upscale_all(const json& params, int frames);
 
   std::filesystem::path root_;
 };

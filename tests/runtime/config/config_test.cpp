@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "runtime/config/convert_config.h"
 #include "runtime/config/specs.h"
 
 namespace vsr {
@@ -405,6 +406,22 @@ TEST(ConfigOverride, ThroughLoadConfigText) {
             "TRAINING.batch_size");
 }
 
+// A problem across keys that an override made names the override: its value has no place in
+// the file.
+TEST(ConfigOverride, ProblemsAcrossKeysNameTheOverride) {
+  EXPECT_EQ(errors_of(kMinimal, {"TRAINING.warmup_steps=200000"}),
+            "t.yaml: --set TRAINING.warmup_steps=200000: TRAINING.warmup_steps (200000) must not "
+            "exceed TRAINING.total_steps (100000)");
+  EXPECT_EQ(errors_of(kMinimal, {"DATA.formats=[medium_169]", "MODEL.scale=2",
+                                 "TRAINING.batch_size.medium_169=2"}),
+            "t.yaml: --set DATA.formats=[medium_169]: format 'medium_169' (720x405) is not "
+            "divisible by MODEL.scale 2; use MODEL.scale 3, or remove the format");
+  // Where the file gives the key, its position.
+  EXPECT_EQ(errors_of(std::string(kMinimal) + "  warmup_steps: 200000\n"),
+            "t.yaml:5:17: TRAINING.warmup_steps (200000) must not exceed TRAINING.total_steps "
+            "(100000)");
+}
+
 TEST(ConfigOverride, Errors) {
   YAML::Node root = YAML::Load(kMinimal);
   const auto error_of = [&](const std::string& assignment) -> std::string {
@@ -437,10 +454,13 @@ TEST(ConfigOverride, Errors) {
   EXPECT_EQ(YAML::Dump(root), YAML::Dump(YAML::Load(kMinimal)));
 }
 
+// The training presets (configs/ also holds conversion configs: convert_config_test.cpp).
 std::vector<std::string> preset_paths() {
   std::vector<std::string> paths;
   for (const auto& entry : std::filesystem::directory_iterator(kConfigsDir)) {
-    if (entry.path().extension() == ".yaml") paths.push_back(entry.path().string());
+    if (entry.path().extension() != ".yaml") continue;
+    const std::string path = entry.path().string();
+    if (config_kind(read_file(path), path) == ConfigKind::kTrain) paths.push_back(path);
   }
   std::sort(paths.begin(), paths.end());
   return paths;
@@ -572,7 +592,8 @@ TEST(ConfigDocs, ReadmeTableMatchesTheSchema) {
   std::string text = read_file(path);
   const std::string table = config_reference_markdown();
   if (std::getenv("VSR_UPDATE_DOCS")) {
-    const size_t begin = text.find("| key | type | default | meaning |");
+    const size_t begin =
+        text.find("| key | type | default | meaning |", text.find("\n## Configuration keys"));
     const size_t end = text.find("\n\n", begin);
     ASSERT_NE(begin, std::string::npos) << path << " has no table to replace";
     text.replace(begin, end == std::string::npos ? std::string::npos : end + 1 - begin, table);

@@ -15,6 +15,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <opencv2/imgproc.hpp>
 
 #include <opencv2/imgcodecs.hpp>
 
@@ -319,6 +320,37 @@ TEST_F(PngReadTest, DamagedPngIsAnErrorNamingTheFile) {
   } catch (const DataError& e) {
     EXPECT_THAT(e.what(), ::testing::HasSubstr("cannot read image " + p.string()));
   }
+}
+
+// encode_png: every type it takes round-trips exactly through OpenCV's reader and ours.
+TEST(EncodePng, RoundTripsEveryDepthAndChannelCountExactly) {
+  cv::RNG rng(3);
+  for (const int type : {CV_8UC3, CV_8UC1, CV_16UC3, CV_16UC1}) {
+    cv::Mat img(37, 53, type);
+    rng.fill(img, cv::RNG::UNIFORM, 0, CV_MAT_DEPTH(type) == CV_8U ? 256 : 65536);
+    const std::vector<std::uint8_t> png = ::vsr::encode_png(img);
+    const cv::Mat back = cv::imdecode(png, cv::IMREAD_UNCHANGED);
+    ASSERT_EQ(back.type(), type);
+    EXPECT_EQ(cv::norm(back, img, cv::NORM_INF), 0) << type;
+    if (CV_MAT_CN(type) == 3) {  // ours decodes to BGR as well
+      const cv::Mat fast = decode_png_fast(png.data(), png.size());
+      ASSERT_FALSE(fast.empty());
+      EXPECT_EQ(cv::norm(fast, img, cv::NORM_INF), 0) << type;
+    }
+  }
+  EXPECT_THROW(::vsr::encode_png(cv::Mat(4, 4, CV_32FC3)), std::invalid_argument);
+}
+
+TEST(EncodePng, CompressesPhotoLikeContentAboutAsWellAsOpenCv) {
+  cv::Mat img(270, 270, CV_8UC3);
+  cv::RNG rng(4);
+  rng.fill(img, cv::RNG::UNIFORM, 0, 256);
+  cv::GaussianBlur(img, img, cv::Size(0, 0), 4);  // smooth, like a photo
+  std::vector<uchar> opencv;
+  cv::imencode(".png", img, opencv);
+  const std::size_t ours = ::vsr::encode_png(img).size();
+  EXPECT_LT(ours, opencv.size() * 13 / 10) << ours << " vs " << opencv.size();
+  EXPECT_LT(ours, img.total() * 3 / 2);  // it does compress
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // The upscale stage, with tiny untrained checkpoints (an untrained VSRNet outputs exactly
-// bicubic upscaling of the centre frame), tiled or whole, model or EMA weights.
+// bicubic upscaling of the centre frame), tiled or whole, model or EMA weights, float or bf16.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -28,13 +28,10 @@ cv::Mat clamp01(const cv::Mat& img) {
   return out;
 }
 
-TEST_F(InferStagesTest, UntrainedModelIsBicubicTiledOrNotAndDecodesEachFileOnce) {
+TEST_F(InferStagesTest, UntrainedModelIsBicubicTiledOrNot) {
   const fs::path ckpt = write_checkpoint(3, /*with_ema=*/true);
-  std::size_t decoded = 0;
-  const auto whole =
-      upscale_all({{"checkpoint", ckpt.string()}, {"frames", 3}, {"device", "cpu"}, {"threads", 1}},
-                  3, &decoded);
-  EXPECT_EQ(decoded, 5u);
+  const auto whole = upscale_all(
+      {{"checkpoint", ckpt.string()}, {"frames", 3}, {"device", "cpu"}, {"threads", 1}}, 3);
   const auto tiled = upscale_all({{"checkpoint", ckpt.string()},
                                   {"frames", 3},
                                   {"tile", 20},
@@ -49,6 +46,34 @@ TEST_F(InferStagesTest, UntrainedModelIsBicubicTiledOrNotAndDecodesEachFileOnce)
     EXPECT_EQ(whole[i].size(), cv::Size(80, 64));
     EXPECT_LT(max_abs_diff(whole[i], expected), 1e-4) << i;
     EXPECT_LT(max_abs_diff(tiled[i], whole[i]), 1e-4) << i;
+  }
+}
+
+TEST_F(InferStagesTest, Bf16AutocastRunsOnTheCpuAndStaysCloseToFloat) {
+  const fs::path ckpt = write_checkpoint(3, /*with_ema=*/true);
+  const json params = {
+      {"checkpoint", ckpt.string()}, {"frames", 3}, {"device", "cpu"}, {"threads", 1}};
+  json bf16 = params;
+  bf16["precision"] = "bf16";
+  const auto exact = upscale_all(params, 3);
+  const auto half = upscale_all(bf16, 3);
+  ASSERT_EQ(half.size(), 5u);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(half[i].size(), cv::Size(80, 64));
+    EXPECT_LT(max_abs_diff(half[i], exact[i]), 0.05) << i;  // bf16 keeps 8 bits of mantissa
+  }
+}
+
+TEST_F(InferStagesTest, Fp16OnTheCpuIsRejectedBeforeAnythingRuns) {
+  const fs::path ckpt = write_checkpoint(3, /*with_ema=*/true);
+  try {
+    testing::make_stage(
+        "upscale",
+        {{"checkpoint", ckpt.string()}, {"frames", 3}, {"precision", "fp16"}, {"device", "cpu"}});
+    FAIL() << "expected SpecError";
+  } catch (const SpecError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("params.precision: precision fp16 needs a CUDA device; use "
+                                    "bf16 (or off) on the CPU"));
   }
 }
 
@@ -81,18 +106,6 @@ TEST_F(InferStagesTest, MissingCheckpointIsNamed) {
     FAIL() << "expected DataError";
   } catch (const DataError& e) {
     EXPECT_THAT(e.what(), HasSubstr((root_ / "no.pth").string()));
-  }
-}
-
-TEST_F(InferStagesTest, FramesOfAnotherSizeAreNamedWithBothSizes) {
-  write_frame(2, cv::Size(36, 32));
-  const fs::path ckpt = write_checkpoint(3, true);
-  try {
-    upscale_all({{"checkpoint", ckpt.string()}, {"frames", 3}, {"device", "cpu"}}, 3);
-    FAIL() << "expected DataError";
-  } catch (const DataError& e) {
-    EXPECT_THAT(e.what(), HasSubstr(frame_path(2).string() + " is 36x32"));
-    EXPECT_THAT(e.what(), HasSubstr("is 40x32"));
   }
 }
 

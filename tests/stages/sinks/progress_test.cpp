@@ -58,6 +58,28 @@ std::vector<std::string> lines(const std::string& text) {
   return out;
 }
 
+TEST(Progress, ShowsThePeakMemoryOfTheDeviceOrTheProcess) {
+  for (const bool on_device : {true, false}) {
+    std::ostringstream text;
+    ProgressStage stage(progress_context({{"total_steps", 2}, {"log_interval", 2}}), text,
+                        /*live=*/false);
+    testing::CapturingEmitter out;
+    for (int s = 1; s <= 2; ++s) {
+      StepEvent e;
+      e.step = s;
+      e.total_steps = 2;
+      e.samples = 4;
+      e.loss = 0.5;
+      e.compute_s = 1;
+      e.peak_memory_bytes = std::int64_t{3} << 29;  // 1.5 GiB
+      e.memory_on_device = on_device;
+      stage.process(0, Message::make(e), out);
+    }
+    stage.close(true);
+    EXPECT_THAT(text.str(), HasSubstr(on_device ? "| peak mem 1.50 GiB" : "| peak RSS 1.50 GiB"));
+  }
+}
+
 TEST(Progress, PlainLinesPerIntervalAndValidation) {
   std::ostringstream text;
   ProgressStage stage(progress_context({{"total_steps", 10}, {"log_interval", 5}}), text,

@@ -28,6 +28,8 @@ std::shared_ptr<const StepEvent> step_event(std::int64_t step, double loss) {
   e->grad_norm = static_cast<double>(step);
   e->compute_s = 0.75;
   e->wait_s = 0.25;
+  e->peak_memory_bytes = step * (std::int64_t{512} << 20);  // 0.5 GiB per step
+  e->memory_on_device = true;
   return e;
 }
 
@@ -107,7 +109,9 @@ TEST(TensorBoardStage, WritesTrainScalarsPerIntervalValMetricsAndImages) {
   EXPECT_EQ(scalars["val/ssim"], (Series{{4, 0.8125f}}));
   EXPECT_EQ(scalars["val/bicubic_psnr"], (Series{{4, 27.25f}}));
   EXPECT_EQ(scalars["val/psnr_gain_over_bicubic"], (Series{{4, 1.25f}}));
-  EXPECT_EQ(scalars.size(), 10u);
+  // The peak so far at the interval's last step.
+  EXPECT_EQ(scalars["train/peak_device_memory_gib"], (Series{{2, 1.0f}, {4, 2.0f}, {5, 2.5f}}));
+  EXPECT_EQ(scalars.size(), 11u);
 }
 
 TEST(TensorBoardStage, ClosingMidIntervalWritesThePartialInterval) {
