@@ -40,6 +40,12 @@ std::string closest_match(const std::string& word, const std::vector<std::string
   return best;
 }
 
+std::string zero_padded(long long n, int width) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%0*lld", width, n);
+  return buffer;
+}
+
 std::string number_text(double v) {
   char buffer[64];
   if (std::abs(v) < 1e15 && v == std::floor(v)) {

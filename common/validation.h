@@ -18,6 +18,9 @@ std::string closest_match(const std::string& word, const std::vector<std::string
 
 // 3 -> "3", 0.25 -> "0.25", 1e9 -> "1000000000".
 std::string number_text(double v);
+
+// n in decimal, zeros in front to `width` digits: (12, 6) -> "000012"; wider numbers as they are.
+std::string zero_padded(long long n, int width);
 // "a, b, c" with the given separator.
 std::string join(const std::vector<std::string>& items, const std::string& separator = ", ");
 // "'a', 'b'", or "<none>".

@@ -16,6 +16,7 @@
 #include <opencv2/videoio.hpp>
 
 #include "common/errors.h"
+#include "common/validation.h"
 #include "runtime/data/dataset.h"
 #include "runtime/data/image.h"
 
@@ -280,9 +281,7 @@ std::string ClipReader::name() const {
 std::string ClipReader::frame_name() const {
   if (read_ == 0) return "";
   if (!video_) return impl_->files[static_cast<std::size_t>(read_ - 1)].stem().string();
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%06lld", static_cast<long long>(read_ - 1));
-  return buf;
+  return zero_padded(read_ - 1, 6);
 }
 
 std::string video_codec(const fs::path& path) {

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/validation.h"
 #include "graph/registry.h"
 #include "runtime/data/formats.h"
 #include "runtime/data/image.h"
@@ -48,9 +49,7 @@ DatasetWriterStage::DatasetWriterStage(const StageContext& ctx)
 void DatasetWriterStage::process(std::size_t port, const Message& in, Emitter&) {
   if (port == 1) {
     auto v = in.as<ValFrame>();
-    std::string index = std::to_string(v->index);
-    index.insert(0, index.size() < 6 ? 6 - index.size() : 0, '0');
-    const std::string name = v->clip + "_" + index;
+    const std::string name = v->clip + "_" + zero_padded(v->index, 6);
     const fs::path path = root_ / "Val" / "GT" / (name + ".png");
     const bool there = is_complete_png(path);
     if (!there) write_bgr_png_atomic(path, crop_to_multiple(v->frame, scale_), kFast);

@@ -5,6 +5,7 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "common/validation.h"
 #include "graph/registry.h"
 #include "runtime/data/formats.h"
 #include "runtime/data/image.h"
@@ -16,9 +17,7 @@
 namespace vsr {
 
 std::string PatchSample::name() const {
-  std::string centre = std::to_string(window->centre);
-  centre.insert(0, centre.size() < 6 ? 6 - centre.size() : 0, '0');
-  return window->clip + "_" + centre + "_" + std::to_string(n);
+  return window->clip + "_" + zero_padded(window->centre, 6) + "_" + std::to_string(n);
 }
 
 StageSchema PatchesStage::schema() {

@@ -59,7 +59,6 @@ struct TrainStepStage::State {
     std::shared_ptr<const MicroBatch> batch;
     DeviceUpload upload;
   };
-  bool one_ahead = false;
   std::optional<Held> held;
   VSRNet model{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer;
@@ -233,7 +232,6 @@ void TrainStepStage::open() {
   s.model->train();
   // Each format's patch size is fixed, so cuDNN's autotuner pays off after the first steps.
   if (s.device->is_cuda()) set_cudnn_benchmark(true);
-  s.one_ahead = s.device->is_cuda();
   reset_peak_memory(*s.device);
   s.flow_params = s.model->flow_parameters();
   s.all_params = s.model->parameters();
@@ -281,7 +279,7 @@ void TrainStepStage::process(std::size_t, const Message& in, Emitter& out) {
   }
   ++s.expected_seq;
   DeviceUpload upload({mb->lr, mb->gt}, *s.device);
-  if (!s.one_ahead) return run(*mb, std::move(upload), out);
+  if (!s.device->is_cuda()) return run(*mb, std::move(upload), out);  // one ahead on CUDA only
   std::optional<State::Held> previous = std::exchange(s.held, State::Held{mb, std::move(upload)});
   if (previous) run(*previous->batch, std::move(previous->upload), out);
   // Nothing follows the run's last micro-batch: compute it now.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/errors.h"
+#include "common/validation.h"
 #include "graph/registry.h"
 #include "runtime/data/dataset.h"
 #include "runtime/data/formats.h"
@@ -184,8 +185,7 @@ void ValidateStage::process(std::size_t, const Message& in, Emitter& out) {
       result->psnr_y += psnr_y(pred, img.gt, m.scale);
       result->ssim += ssim_y(pred, img.gt, m.scale);
       if (i < keep) {
-        std::string index = std::to_string(i);
-        index.insert(0, index.size() < 3 ? 3 - index.size() : 0, '0');
+        const std::string index = zero_padded(static_cast<long long>(i), 3);
         images->images.emplace_back("pred_" + index, pred);
         images->images.emplace_back("gt_" + index, img.gt);
       }

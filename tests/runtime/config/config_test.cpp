@@ -11,6 +11,7 @@
 
 #include "runtime/config/convert_config.h"
 #include "runtime/config/specs.h"
+#include "runtime/io/fileio.h"
 
 namespace vsr {
 namespace {
@@ -27,13 +28,6 @@ const char* const kMinimal =
     "  formats: [small_540]\n"
     "TRAINING:\n"
     "  batch_size: {small_540: 4}\n";
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // The ConfigError message of `text`, or "" when it loads.
 std::string errors_of(const std::string& text, const std::vector<std::string>& overrides = {}) {
@@ -460,7 +454,7 @@ std::vector<std::string> preset_paths() {
   for (const auto& entry : std::filesystem::directory_iterator(kConfigsDir)) {
     if (entry.path().extension() != ".yaml") continue;
     const std::string path = entry.path().string();
-    if (config_kind(read_file(path), path) == ConfigKind::kTrain) paths.push_back(path);
+    if (config_kind(read_text_file(path), path) == ConfigKind::kTrain) paths.push_back(path);
   }
   std::sort(paths.begin(), paths.end());
   return paths;
@@ -472,7 +466,7 @@ TEST(ConfigPresets, EveryPresetLoadsAndCompiles) {
   for (const auto& path : paths) {
     SCOPED_TRACE(path);
     const TrainConfig c = load_config(path);
-    const nlohmann::json spec = compile_train_spec(c, read_file(path));
+    const nlohmann::json spec = compile_train_spec(c, read_text_file(path));
     EXPECT_EQ(spec["version"], 1);
     EXPECT_EQ(spec["stages"].size(), 11u);
   }
@@ -512,7 +506,7 @@ TEST(ConfigPresets, MatchTheSpec) {
 
 TEST(ConfigCompile, FollowsTheStageContract) {
   const std::string path = kConfigsDir + "/train_general_7frames.yaml";
-  const std::string text = read_file(path);
+  const std::string text = read_text_file(path);
   const nlohmann::json spec = compile_train_spec(load_config(path), text);
   EXPECT_EQ(spec["name"], "general_fresh_7frames");
   EXPECT_EQ(spec["max_in_flight"], 4);
@@ -564,7 +558,7 @@ TEST(ConfigCompile, FollowsTheStageContract) {
 TEST(ConfigCompile, IsDeterministic) {
   for (const auto& path : preset_paths()) {
     SCOPED_TRACE(path);
-    const std::string text = read_file(path);
+    const std::string text = read_text_file(path);
     const std::string a = compile_train_spec(load_config(path), text).dump(2);
     const std::string b = compile_train_spec(load_config_text(text, "other"), text).dump(2);
     EXPECT_EQ(a, b);
@@ -589,7 +583,7 @@ TEST(ConfigDocs, EveryKeyIsDocumented) {
 //   VSR_UPDATE_DOCS=1 ./build/tests/runtime_tests --gtest_filter=ConfigDocs.*
 TEST(ConfigDocs, ReadmeTableMatchesTheSchema) {
   const std::string path = std::string(VSR_SOURCE_DIR) + "/README.md";
-  std::string text = read_file(path);
+  std::string text = read_text_file(path);
   const std::string table = config_reference_markdown();
   if (std::getenv("VSR_UPDATE_DOCS")) {
     const size_t begin =

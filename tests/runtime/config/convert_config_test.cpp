@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "runtime/config/specs.h"
+#include "runtime/io/fileio.h"
 
 namespace vsr {
 namespace {
@@ -24,13 +25,6 @@ const std::string kSource = VSR_SOURCE_DIR;
 const char* const kMinimal =
     "SOURCES:\n"
     "  inputs: [clip.mp4]\n";
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // The ConfigError message of `text`, or "" when it loads.
 std::string errors_of(const std::string& text, const std::vector<std::string>& overrides = {}) {
@@ -121,7 +115,7 @@ TEST(ConvertConfigLoad, TheExampleLoads) {
   EXPECT_THAT(c.sources.val_clips, ElementsAre("tree"));
   EXPECT_THAT(c.dataset.formats, ElementsAre("small_540"));
   EXPECT_EQ(c.output.output_root, "./converted");
-  const std::string text = read_file(kSource + "/configs/convert_example.yaml");
+  const std::string text = read_text_file(kSource + "/configs/convert_example.yaml");
   EXPECT_EQ(text.substr(0, text.find('\n')), "# yaml-language-server: $schema=convert.schema.json");
 }
 
@@ -305,9 +299,9 @@ TEST(ConfigKinds, DetectedByTheSections) {
   EXPECT_EQ(config_kind("", "t.yaml"), ConfigKind::kTrain);
   EXPECT_EQ(config_kind("- a\n", "t.yaml"), ConfigKind::kTrain);
   EXPECT_EQ(config_kind("SOURCES: {inputs: [a]}\nMODEL: {}\n", "t.yaml"), ConfigKind::kTrain);
-  EXPECT_EQ(config_kind(read_file(kSource + "/configs/convert_example.yaml"), "x"),
+  EXPECT_EQ(config_kind(read_text_file(kSource + "/configs/convert_example.yaml"), "x"),
             ConfigKind::kConvert);
-  EXPECT_EQ(config_kind(read_file(kSource + "/configs/demo.yaml"), "x"), ConfigKind::kTrain);
+  EXPECT_EQ(config_kind(read_text_file(kSource + "/configs/demo.yaml"), "x"), ConfigKind::kTrain);
   try {
     config_kind("SOURCES:\n  inputs: [a\n", "c.yaml");
     FAIL() << "expected ConfigError";
@@ -319,7 +313,7 @@ TEST(ConfigKinds, DetectedByTheSections) {
 }
 
 TEST(ConvertSpec, StagesParamsEdgesAndSharedValues) {
-  const std::string text = read_file(kSource + "/configs/convert_example.yaml");
+  const std::string text = read_text_file(kSource + "/configs/convert_example.yaml");
   const ConvertConfig config = load_convert_config_text(
       text, "convert_example.yaml",
       {"RUN.num_workers=3", "RUN.prefetch=12", "RUN.seed=9", "LR.jpeg_quality=[70, 90]"});
@@ -383,7 +377,7 @@ TEST(ConvertSpec, StagesParamsEdgesAndSharedValues) {
 }
 
 TEST(ConvertSpec, IsDeterministic) {
-  const std::string text = read_file(kSource + "/configs/convert_example.yaml");
+  const std::string text = read_text_file(kSource + "/configs/convert_example.yaml");
   const std::string a = compile_convert_spec(load_convert_config_text(text, "a"), text).dump(2);
   const std::string b = compile_convert_spec(load_convert_config_text(text, "b"), text).dump(2);
   EXPECT_EQ(a, b);
@@ -445,7 +439,7 @@ TEST(ConvertDocs, SchemaDescribesEveryKey) {
 //   VSR_UPDATE_DOCS=1 ./build/tests/runtime_tests --gtest_filter=ConvertDocs.*
 TEST(ConvertDocs, ReadmeTableMatchesTheTable) {
   const std::string path = kSource + "/README.md";
-  std::string text = read_file(path);
+  std::string text = read_text_file(path);
   const std::string table = convert_reference_markdown();
   const size_t section = text.find("\n## Converting footage into a dataset\n");
   ASSERT_NE(section, std::string::npos) << path << " has no section on converting footage";
