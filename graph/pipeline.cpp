@@ -233,7 +233,10 @@ struct Pipeline::Impl {
   }
 
   void produce(StageRt& rt) {
-    if (rt.exhausted || stop.load(std::memory_order_relaxed)) return;
+    if (rt.exhausted) return;
+    if (stop.load(std::memory_order_relaxed)) {
+      if (rt.stage->can_stop()) return;
+    }
     ++rt.in;
     PortEmitter out(rt, nullptr);
     bool more = false;

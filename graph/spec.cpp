@@ -3,12 +3,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <set>
 #include <sstream>
+#include <system_error>
 
 #include "common/errors.h"
 #include "common/validation.h"
@@ -244,7 +246,7 @@ class Checker {
     for (const auto& [key, value] : given.items()) {
       const std::string param = prefix.empty() ? key : prefix + "." + key;
       const auto p = std::find_if(specs.begin(), specs.end(),
-                                  [&](const ParamSpec& s) { return s.name == key; });
+                                  [&name = key](const ParamSpec& s) { return s.name == name; });
       if (p == specs.end()) {
         std::string msg = "unknown param '" + param + "' for stage type " + known_types_.at(stage);
         const std::string near = closest_match(key, names);
@@ -634,27 +636,106 @@ Spec parse_spec(const json& doc, const Registry& registry, const std::string& or
   return spec;
 }
 
-json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw SpecError(path + ": cannot open the file; check the path");
+namespace {
+
+// "path:line:col" of byte `offset` (0-based) of `text`.
+std::string located(const std::string& origin, const std::string& text, std::size_t offset) {
+  std::size_t line = 1, col = 1;
+  for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  return origin + ":" + std::to_string(line) + ":" + std::to_string(col);
+}
+
+// The offset of the first bracket (outside strings) that opens a value nested deeper than
+// `limit`; npos when there is none.
+std::size_t too_deep_at(const std::string& text, int limit) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return i;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return std::string::npos;
+}
+
+struct TooDeep {};
+
+}  // namespace
+
+json parse_json_text(const std::string& text, const std::string& origin) {
+  if (text.size() > kMaxSpecBytes) {
+    throw SpecError(origin + ": the file is " + std::to_string(text.size()) +
+                        " bytes, more than the limit of " + std::to_string(kMaxSpecBytes) +
+                        " (16 MiB) for a pipeline spec; a spec is a few KB: check that this is "
+                        "the spec file",
+                    origin);
+  }
+  // The parser itself keeps its own stack, but everything that walks the result (the checks,
+  // dump, copies) recurses: stop at kMaxSpecDepth while parsing. `depth` is the number of
+  // values around the one that starts.
+  const json::parser_callback_t bound = [](int depth, json::parse_event_t event, json&) {
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+        depth >= kMaxSpecDepth) {
+      throw TooDeep{};
+    }
+    return true;
+  };
   try {
-    return json::parse(in);
+    return json::parse(text, bound);
+  } catch (const TooDeep&) {
+    const std::size_t at = too_deep_at(text, kMaxSpecDepth);
+    throw SpecError((at == std::string::npos ? origin : located(origin, text, at)) +
+                        ": the JSON nests deeper than " + std::to_string(kMaxSpecDepth) +
+                        " levels here; a spec is about five levels deep: check the brackets",
+                    origin);
   } catch (const json::parse_error& e) {
     // Byte offset -> line:col, so the user can jump to it.
-    std::ifstream again(path);
-    std::string text((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>());
-    size_t line = 1, col = 1;
-    for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
-      if (text[i] == '\n') {
-        ++line;
-        col = 1;
-      } else {
-        ++col;
-      }
-    }
-    throw SpecError(path + ":" + std::to_string(line) + ":" + std::to_string(col) +
-                    ": invalid JSON: " + e.what());
+    throw SpecError(
+        located(origin, text, e.byte == 0 ? 0 : e.byte - 1) + ": invalid JSON: " + e.what(),
+        origin);
+  } catch (const json::exception& e) {
+    // E.g. out_of_range for a number past a double ("1e400"), which has no byte offset.
+    throw SpecError(origin + ": invalid JSON: " + e.what(), origin);
   }
+}
+
+json read_json_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    throw SpecError(path + ": is a folder, not a spec file; give the path of a .json file", path);
+  }
+  const std::uintmax_t size = fs::file_size(path, ec);
+  if (!ec && size > kMaxSpecBytes) {
+    throw SpecError(path + ": the file is " + std::to_string(size) +
+                        " bytes, more than the limit of " + std::to_string(kMaxSpecBytes) +
+                        " (16 MiB) for a pipeline spec; a spec is a few KB: check that this is "
+                        "the spec file",
+                    path);
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw SpecError(path + ": cannot open the file; check the path", path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw SpecError(path + ": cannot read the file", path);
+  return parse_json_text(text, path);
 }
 
 json to_json(const Spec& spec) {

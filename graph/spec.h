@@ -96,7 +96,15 @@ std::string format_spec_problems(const std::string& origin,
 // The resolved spec; throws SpecError listing every problem, each on its own line.
 Spec parse_spec(const json& doc, const Registry& registry, const std::string& origin = "spec",
                 const CheckOptions& options = {}, const ProblemLabel& label = nullptr);
-// Reads a JSON file; throws SpecError naming the file and the line of a syntax error.
+// The bounds of a spec file, far above any real spec (a few KB, about five levels deep) and far
+// below what could exhaust memory or, in the recursive walks over a parsed document, the stack.
+constexpr std::size_t kMaxSpecBytes = std::size_t{16} << 20;  // 16 MiB
+constexpr int kMaxSpecDepth = 64;
+// Parses JSON text within those bounds; `origin` names it in messages. Throws SpecError naming
+// origin:line:col of a syntax error or of the first value nested too deep.
+json parse_json_text(const std::string& text, const std::string& origin);
+// Reads a JSON file (parse_json_text); throws SpecError naming the file, also when it is a
+// folder, cannot be read or is larger than kMaxSpecBytes.
 json read_json_file(const std::string& path);
 // The spec as JSON again, with every default filled in (shared values stay in "shared").
 json to_json(const Spec& spec);

@@ -27,9 +27,14 @@ struct StageContext {
   std::string type;
   json params = json::object();
   int concurrency = 1;  // 0 means unlimited
-  const std::atomic<bool>* stop = nullptr;
+  std::atomic<bool>* stop = nullptr;
 
   bool stop_requested() const { return stop && stop->load(std::memory_order_relaxed); }
+  // Asks the pipeline to stop as Ctrl-C does: sources stop (at a unit boundary, see
+  // Stage::can_stop), in-flight work drains. For a stage that knows the rest is useless.
+  void request_stop() const {
+    if (stop) stop->store(true, std::memory_order_relaxed);
+  }
   template <class T>
   T param(const std::string& key) const {
     return params.at(key).get<T>();
@@ -60,6 +65,10 @@ class Stage {
   // Sources: emit the next message(s) for one credit of the in-flight bound and return
   // true, or return false when there is nothing more to make.
   virtual bool produce(Emitter& out) { return false; }
+  // Sources, after a stop request: whether the source may end now. A source whose messages
+  // form units (the micro-batches of one optimizer step) returns false inside a unit, and
+  // produce() is called until it returns true.
+  virtual bool can_stop() { return true; }
   // Processors: handle one message that arrived on input port number `port`.
   virtual void process(std::size_t port, const Message& in, Emitter& out) {}
   // `completed` is false after a failure elsewhere in the graph.

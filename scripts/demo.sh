@@ -13,4 +13,10 @@ if [[ ! -d demo_data/Universal/Mastermodell/Learn/Patches/LR_7frames ]]; then
   "$build/vsr_flow" mock-data --root demo_data --categories general --formats small_540 \
     --lr-versions 7 --count 24 --val-count 2 --seed 1
 fi
+# A fresh run each time: the previous demo run's outputs go (a run never mixes into a folder
+# with checkpoints; `--resume auto` would continue it instead).
+if [[ -d experiments/demo ]]; then
+  echo "demo: removing the previous demo run, experiments/demo"
+  rm -rf experiments/demo
+fi
 "$build/vsr_flow" run configs/demo.yaml "$@"

@@ -17,6 +17,7 @@
 #include "graph/spec.h"
 #include "runtime/cli/compile.h"
 #include "runtime/cli/docs.h"
+#include "runtime/cli/resume.h"
 #include "runtime/cli/selftest.h"
 #include "runtime/cli/signals.h"
 #include "runtime/cli/tee.h"
@@ -39,13 +40,15 @@ const char kUsage[] =
     "usage: vsr_flow <command> [args]\n"
     "\n"
     "commands:\n"
-    "  run SPEC|CONFIG [--set KEY=VALUE]... [--stats-json FILE]\n"
+    "  run SPEC|CONFIG [--set KEY=VALUE]... [--resume auto|CHECKPOINT] [--stats-json FILE]\n"
     "                                 run a pipeline spec, or train from a YAML config (a\n"
-    "                                 conversion config runs as with `convert`)\n"
+    "                                 conversion config runs as with `convert`); --resume\n"
+    "                                 continues a training run (auto: from the newest\n"
+    "                                 checkpoint of its folder, fresh when there is none)\n"
     "  compile CONFIG [--set KEY=VALUE]... [-o SPEC.json]\n"
     "                                 YAML config (training or conversion) -> self-contained\n"
     "                                 pipeline spec\n"
-    "  validate SPEC|CONFIG [--set KEY=VALUE]... [--spec-only]\n"
+    "  validate SPEC|CONFIG [--set KEY=VALUE]... [--resume auto|CHECKPOINT] [--spec-only]\n"
     "                                 check a spec or config and the files, folders and\n"
     "                                 device it needs; prints every problem at once\n"
     "                                 (--spec-only: the spec alone, e.g. a template)\n"
@@ -174,9 +177,24 @@ int cmd_schema(const Args& a) {
   return 0;
 }
 
+RunOptions run_options(const Args& a) {
+  RunOptions run;
+  run.prepare = true;
+  if (a.options.count("--resume")) {
+    run.resume = a.options.at("--resume");
+    if (run.resume.empty()) {
+      throw UsageError("--resume takes auto or a checkpoint path (checkpoint_step_NNNNNN.pth)");
+    }
+  }
+  return run;
+}
+
 int cmd_validate(const Args& a) {
-  const LoadedSpec loaded = load(a, CheckOptions{/*world=*/!a.options.count("--spec-only")});
+  const bool spec_only = a.options.count("--spec-only") > 0;
+  const LoadedSpec loaded = load_spec_or_config(one_path(a), a.sets, CheckOptions{!spec_only},
+                                                spec_only ? RunOptions{} : run_options(a));
   for (const auto& w : loaded.warnings) std::cerr << "vsr_flow: warning: " << w << "\n";
+  for (const auto& n : loaded.notes) std::cerr << "vsr_flow: " << n << "\n";
   std::cout << one_path(a) << ": ok (" << loaded.spec.stages.size() << " stages, "
             << loaded.spec.edges.size() << " edges)\n";
   if (!loaded.probabilities_line.empty()) std::cout << loaded.probabilities_line << "\n";
@@ -303,9 +321,48 @@ int cmd_convert(const Args& a) {
   return run_conversion(load_spec_or_config(path, a.sets), a);
 }
 
+// The folders a training spec writes into whose leftovers of a killed run are removed before
+// it starts: the experiment folder (configs) or the checkpoint folder (specs).
+void remove_leftovers(const LoadedSpec& loaded) {
+  std::string dir = loaded.experiment_dir;
+  if (dir.empty()) {
+    const StageDecl* checkpoint = nullptr;
+    for (const auto& s : loaded.spec.stages) {
+      if (s.type == "checkpoint") checkpoint = &s;
+    }
+    if (!checkpoint) return;
+    dir = checkpoint->params.at("dir").get<std::string>();
+  }
+  const auto removed = remove_stale_temp_files(dir);
+  if (!removed.empty()) {
+    std::cerr << "vsr_flow: removed " << removed.size()
+              << (removed.size() == 1 ? " temporary file" : " temporary files")
+              << " left by an interrupted run (e.g. " << removed.front().string() << ")\n";
+  }
+}
+
 int cmd_run(const Args& a) {
-  const LoadedSpec loaded = load(a);
-  if (loaded.from_config && loaded.kind == ConfigKind::kConvert) return run_conversion(loaded, a);
+  const LoadedSpec loaded = load_spec_or_config(one_path(a), a.sets, {}, run_options(a));
+  if (loaded.from_config && loaded.kind == ConfigKind::kConvert) {
+    if (a.options.count("--resume")) {
+      throw UsageError(
+          "--resume continues a training run; a conversion job resumes by itself "
+          "(run the same command again: it skips what is written)");
+    }
+    return run_conversion(loaded, a);
+  }
+  remove_leftovers(loaded);
+  if (const StageDecl* train = loaded.spec.stage("train_step");
+      train && !loaded.resume_path.empty()) {
+    const auto total = train->params.at("total_steps").get<std::int64_t>();
+    if (loaded.resume_step >= total) {
+      std::cout << "vsr_flow: " << loaded.resume_path << " is of step " << loaded.resume_step
+                << ", and the run has total_steps " << total
+                << ": it is complete, nothing left to train (raise TRAINING.total_steps to "
+                   "train on)\n";
+      return 0;
+    }
+  }
   std::unique_ptr<ConsoleTee> tee;
   if (loaded.from_config) {
     namespace fs = std::filesystem;
@@ -317,9 +374,15 @@ int cmd_run(const Args& a) {
     std::cout << "vsr_flow: training " << loaded.spec.name << " -> " << dir.string() << "\n"
               << loaded.probabilities_line << "\n";
   }
+  for (const auto& n : loaded.notes) std::cout << "vsr_flow: " << n << "\n";
   Pipeline pipeline(loaded.spec);
   if (!run_with_stats(pipeline, a)) {
-    std::cerr << "vsr_flow: stopped on request; every file written so far is complete\n";
+    std::cerr << "vsr_flow: stopped on request; every file written so far is complete"
+              << (loaded.spec.stage("train_step")
+                      ? " and the last step is saved: continue with the same command and "
+                        "--resume auto"
+                      : "")
+              << "\n";
     return 130;
   }
   if (loaded.from_config) print_training_summary(loaded.experiment_dir);
@@ -547,7 +610,7 @@ int cli_main(int argc, char** argv) {
                      "--count",         "--val-count", "--scale",      "--seed",    "--set",
                      "--keep",          "--report",    "--input",      "--output",  "--tile",
                      "--tile-overlap",  "--device",    "--threads",    "--weights", "--precision",
-                     "--cut-threshold", "--fps"});
+                     "--cut-threshold", "--fps",       "--resume"});
     if (a.command.empty() || a.command == "help" || a.command == "-h") {
       std::cout << kUsage;
       return a.command.empty() ? 2 : 0;

@@ -2,6 +2,7 @@
 
 #include "common/errors.h"
 #include "graph/registry.h"
+#include "runtime/cli/resume.h"
 #include "runtime/config/config.h"
 #include "runtime/config/convert_config.h"
 
@@ -114,15 +115,20 @@ ConfigKind config_file_kind(const std::string& path) {
 }
 
 LoadedSpec load_spec_or_config(const std::string& path, const std::vector<std::string>& overrides,
-                               const CheckOptions& options) {
+                               const CheckOptions& options, const RunOptions& run) {
   LoadedSpec out;
   if (is_config_path(path)) {
     out.from_config = true;
-    const CompiledJob job = compile_job(path, overrides);
+    CompiledJob job = compile_job(path, overrides);
     out.kind = job.kind;
     out.config_text = job.text;
+    ResumeInfo from;
+    if (run.prepare) from = prepare_training_doc(job.spec, run.resume, out.notes);
     out.spec = check_compiled(job.spec, job.origin, path + " (compiled)",
                               options.world ? nullptr : &out.warnings);
+    if (run.prepare) finish_training_spec(out.spec, from, out.notes);
+    out.resume_path = from.path;
+    out.resume_step = from.checkpoint.step;
     if (job.kind == ConfigKind::kTrain) {
       out.experiment_dir = job.train.experiment_dir();
       out.probabilities_line = format_probabilities_line(job.train);
@@ -133,8 +139,13 @@ LoadedSpec load_spec_or_config(const std::string& path, const std::vector<std::s
     throw SpecError("--set applies to YAML training configs; " + path +
                     " is a JSON spec: edit its params instead");
   }
-  out.spec =
-      check_whole(read_json_file(path), path, nullptr, options.world ? nullptr : &out.warnings);
+  json doc = read_json_file(path);
+  ResumeInfo from;
+  if (run.prepare) from = prepare_training_doc(doc, run.resume, out.notes);
+  out.spec = check_whole(doc, path, nullptr, options.world ? nullptr : &out.warnings);
+  if (run.prepare) finish_training_spec(out.spec, from, out.notes);
+  out.resume_path = from.path;
+  out.resume_step = from.checkpoint.step;
   return out;
 }
 

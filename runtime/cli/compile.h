@@ -4,6 +4,7 @@
 // came from and where the config gives it (file:line:col, or the --set that set it).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,16 @@ struct LoadedSpec {
   std::string experiment_dir;            // training configs only
   std::string probabilities_line;        // training configs only
   std::vector<std::string> warnings;     // world problems when loaded with world = false
+  std::vector<std::string> notes;        // from RunOptions: what --resume did, for the console
+  std::string resume_path;               // the checkpoint --resume picked ("": fresh)
+  std::int64_t resume_step = 0;          // its step
+};
+
+// For specs that are about to run (`run`, `validate`): training specs get what
+// prepare_training_doc/finish_training_spec add (runtime/cli/resume.h).
+struct RunOptions {
+  bool prepare = false;
+  std::string resume;  // "", "auto" or a checkpoint path
 };
 
 // Compiles a YAML config (with --set overrides) into its job's self-contained spec, training or
@@ -36,7 +47,7 @@ json compile_config_file(const std::string& path, const std::vector<std::string>
 // error, it applies to configs). Throws ConfigError or SpecError listing every problem, the
 // world's included unless `options.world` is false.
 LoadedSpec load_spec_or_config(const std::string& path, const std::vector<std::string>& overrides,
-                               const CheckOptions& options = {});
+                               const CheckOptions& options = {}, const RunOptions& run = {});
 
 bool is_config_path(const std::string& path);
 

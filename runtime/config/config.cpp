@@ -1,8 +1,11 @@
 #include "runtime/config/config.h"
 
+#include <yaml-cpp/depthguard.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <system_error>
 #include <utility>
 
 #include "common/validation.h"
@@ -429,8 +433,9 @@ void walk(const YAML::Node& map, const std::string& prefix, Context& ctx,
   const auto known = children(ctx.keys, prefix);
   std::map<std::string, YAML::Mark> seen;
   for (auto it = map.begin(); it != map.end(); ++it) {
-    const YAML::Node& key = it->first;
-    const YAML::Node& value = it->second;
+    // Copies (handles): `it->` yields a temporary that a reference would outlive.
+    const YAML::Node key = it->first;
+    const YAML::Node value = it->second;
     if (!key.IsScalar()) {
       report.at(key.Mark(), "keys must be plain names, found " + describe(key));
       continue;
@@ -868,6 +873,96 @@ ConfigCheck ConfigTable::check(const YAML::Node& root,
   return out;
 }
 
+namespace {
+
+// "origin:line:col: " at `mark` (0-based), or "origin: " where the mark is unknown.
+std::string located(const std::string& origin, const YAML::Mark& mark) {
+  if (mark.line < 0 || mark.column < 0) return origin + ": ";
+  return origin + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) +
+         ": ";
+}
+
+std::string too_deep_message(const std::string& where) {
+  return where + "the YAML nests deeper than " + std::to_string(kMaxConfigDepth) +
+         " levels here; a config is three levels deep (SECTION, key, value): check the "
+         "indentation and the brackets";
+}
+
+// The offset of the first byte of `text` that is not part of well-formed UTF-8 (no overlong
+// forms, surrogates or code points past U+10FFFF); npos when it all is.
+std::size_t invalid_utf8_at(const std::string& text) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  for (std::size_t i = 0; i < text.size();) {
+    const unsigned char c = byte(i);
+    std::size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return i;
+    }
+    if (i + n >= text.size()) return i;  // cut short
+    for (std::size_t k = 1; k <= n; ++k) {
+      const unsigned char next = byte(i + k);
+      if (next < (k == 1 ? lo : 0x80) || next > (k == 1 ? hi : 0xBF)) return i;
+    }
+    i += n + 1;
+  }
+  return std::string::npos;
+}
+
+// What a walk over a document has seen so far, every alias expanded.
+struct Expanded {
+  std::size_t nodes = 0;
+  std::size_t bytes = 0;  // of scalars
+};
+
+// Walks `n` depth first with every alias expanded, and throws ConfigError at the first node
+// past the depth, node or byte bound. The recursion is at most kMaxConfigDepth deep.
+void check_yaml_bounds(const YAML::Node& n, int depth, Expanded& seen, const std::string& origin,
+                       bool locate) {
+  const auto where = [&] { return locate ? located(origin, n.Mark()) : origin + ": "; };
+  if (n.IsScalar()) {
+    seen.bytes += n.Scalar().size();
+    if (seen.bytes > kMaxConfigExpandedBytes) {
+      throw ConfigError(where() + "the YAML expands to more than " +
+                            std::to_string(kMaxConfigExpandedBytes) +
+                            " bytes of values (each use of an alias *name counts its anchored "
+                            "value again); write the values out instead of repeating aliases",
+                        origin);
+    }
+  }
+  if (++seen.nodes > kMaxConfigNodes) {
+    throw ConfigError(where() + "the YAML expands to more than " + std::to_string(kMaxConfigNodes) +
+                          " nodes (each use of an alias *name counts its anchored value again); "
+                          "a config has a few hundred: write the values out instead of nesting "
+                          "aliases",
+                      origin);
+  }
+  if (depth > kMaxConfigDepth) throw ConfigError(too_deep_message(where()), origin);
+  if (n.IsSequence()) {
+    for (const auto& item : n) check_yaml_bounds(item, depth + 1, seen, origin, locate);
+  } else if (n.IsMap()) {
+    for (const auto& entry : n) {
+      check_yaml_bounds(entry.first, depth + 1, seen, origin, locate);
+      check_yaml_bounds(entry.second, depth + 1, seen, origin, locate);
+    }
+  }
+}
+
+}  // namespace
+
 void ConfigTable::apply_override(YAML::Node& root, const std::string& assignment) const {
   const std::string where = "--set " + assignment + ": ";
   const size_t eq = assignment.find('=');
@@ -903,9 +998,11 @@ void ConfigTable::apply_override(YAML::Node& root, const std::string& assignment
   YAML::Node value;
   try {
     value = YAML::Load(assignment.substr(eq + 1));
-  } catch (const YAML::ParserException& e) {
+  } catch (const YAML::Exception& e) {
     throw ConfigError(where + "the value is not valid YAML: " + e.msg);
   }
+  Expanded seen;
+  check_yaml_bounds(value, 0, seen, "--set " + assignment, /*locate=*/false);
   // (A Node is a handle: assigning to a copy of `value` would change `value` itself.)
   YAML::Node checked(YAML::NodeType::Map);
   if (entry.empty()) {
@@ -930,14 +1027,42 @@ void ConfigTable::apply_override(YAML::Node& root, const std::string& assignment
 
 YAML::Node ConfigTable::parse(const std::string& text, const std::string& origin,
                               const std::vector<std::string>& overrides) const {
+  YAML::Node root = load_yaml_bounded(text, origin);
+  for (const auto& assignment : overrides) apply_override(root, assignment);
+  return root;
+}
+
+YAML::Node load_yaml_bounded(const std::string& text, const std::string& origin) {
+  if (text.size() > kMaxConfigBytes) {
+    throw ConfigError(origin + ": the config is " + std::to_string(text.size()) +
+                          " bytes, more than the limit of " + std::to_string(kMaxConfigBytes) +
+                          " (1 MiB); a config is a few KB: check that this is the config file",
+                      origin);
+  }
+  if (const std::size_t bad = invalid_utf8_at(text); bad != std::string::npos) {
+    YAML::Mark at;
+    at.line = static_cast<int>(std::count(text.begin(), text.begin() + bad, '\n'));
+    const std::size_t newline = bad == 0 ? std::string::npos : text.rfind('\n', bad - 1);
+    at.column = static_cast<int>(newline == std::string::npos ? bad : bad - newline - 1);
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(text[bad]));
+    throw ConfigError(located(origin, at) + "the config is not UTF-8 text (byte " + hex +
+                          "); save it as UTF-8, or check that this is the config file",
+                      origin);
+  }
   YAML::Node root;
   try {
     root = YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own guard (2000 levels), before ours can look.
+    throw ConfigError(too_deep_message(located(origin, e.mark)), origin);
   } catch (const YAML::ParserException& e) {
-    throw ConfigError(origin + ":" + std::to_string(e.mark.line + 1) + ":" +
-                      std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
+    throw ConfigError(located(origin, e.mark) + "YAML syntax error: " + e.msg, origin);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(located(origin, e.mark) + "cannot read the YAML: " + e.msg, origin);
   }
-  for (const auto& assignment : overrides) apply_override(root, assignment);
+  Expanded seen;
+  check_yaml_bounds(root, 0, seen, origin, /*locate=*/true);
   return root;
 }
 
@@ -987,6 +1112,18 @@ std::string ConfigOrigin::where(const std::string& key) const {
 }
 
 std::string read_config_text(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw ConfigError(path + ": is a folder, not a config file; give the path of a .yaml file",
+                      path);
+  }
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxConfigBytes) {
+    throw ConfigError(path + ": the config file is " + std::to_string(size) +
+                          " bytes, more than the limit of " + std::to_string(kMaxConfigBytes) +
+                          " (1 MiB); a config is a few KB: check that this is the config file",
+                      path);
+  }
   try {
     return read_text_file(path);
   } catch (const DataError&) {
@@ -1076,6 +1213,15 @@ const KeyTable<TrainConfig>& train_table() {
           Int("DATA.prefetch", "4", closed(1, 1024),
               "Micro-batches in flight ahead of the train step (bounds memory).",
               put<&TC::data, &DC::prefetch>),
+          Choice("DATA.on_bad_sample", "fail", {"fail", "skip"},
+                 "A training pair that cannot be read or has the wrong size: fail ends the run "
+                 "naming the file; skip replaces it with another pair of its format (the same in "
+                 "every run), counts it and lists the bad files at the end.",
+                 put<&TC::data, &DC::on_bad_sample>),
+          Float("DATA.max_bad_fraction", "0.01", closed(0, 1),
+                "With on_bad_sample skip: end the run once more than this fraction of the "
+                "samples seen are bad (counted over at least 100 samples).",
+                put<&TC::data, &DC::max_bad_fraction>),
           Int("DATA.augmentation.crop", "0", closed(0, 4096),
               "Random GT crop size in pixels per sample (a multiple of MODEL.scale, aligned to the "
               "LR "

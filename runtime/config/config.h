@@ -21,6 +21,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cstddef>
 #include <initializer_list>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -310,8 +311,25 @@ Key<C> FormatMap(std::string key, KeyKind kind, const char* def, Range range, co
 
 }  // namespace config_keys
 
-// The text of a config file; throws ConfigError naming it when it cannot be read.
+// The bounds of a YAML config file (training and conversion configs alike): far above any real
+// config (a few KB, three levels deep, a few hundred nodes) and far below what could exhaust
+// memory or the stack. A file over kMaxConfigBytes, a value nested deeper than kMaxConfigDepth
+// levels, or a document of more than kMaxConfigNodes nodes or kMaxConfigExpandedBytes bytes of
+// values with every alias expanded (yaml-cpp shares an aliased node, so a "billion laughs"
+// alias bomb parses small but walks exponentially) is refused with a ConfigError at its
+// position; so is text that is not UTF-8 (yaml-cpp itself refuses escapes of lone surrogates).
+constexpr std::size_t kMaxConfigBytes = std::size_t{1} << 20;  // 1 MiB
+constexpr int kMaxConfigDepth = 32;
+constexpr std::size_t kMaxConfigNodes = 100000;
+constexpr std::size_t kMaxConfigExpandedBytes = std::size_t{16} << 20;  // 16 MiB
+
+// The text of a config file; throws ConfigError naming it when it cannot be read, is a folder
+// or is larger than kMaxConfigBytes.
 std::string read_config_text(const std::string& path);
+
+// Parses `text` as one YAML document within the bounds above; `origin` names it in messages
+// (`origin:line:col: ...`). Throws ConfigError for a syntax error or a document out of bounds.
+YAML::Node load_yaml_bounded(const std::string& text, const std::string& origin);
 
 // The training config: its sections, every default filled in by load_config.
 struct ModelConfig {
@@ -345,6 +363,8 @@ struct DataConfig {
   std::vector<double> probabilities;
   int num_workers = 0;
   int prefetch = 0;
+  std::string on_bad_sample;  // "fail" | "skip"
+  double max_bad_fraction = 0;
   AugmentConfig augmentation;
 };
 

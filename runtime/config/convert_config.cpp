@@ -181,14 +181,7 @@ const char* to_string(ConfigKind kind) {
 }
 
 ConfigKind config_kind(const std::string& text, const std::string& origin) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    throw ConfigError(origin + ":" + std::to_string(e.mark.line + 1) + ":" +
-                          std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg,
-                      origin);
-  }
+  const YAML::Node root = load_yaml_bounded(text, origin);
   if (!root.IsMap()) return ConfigKind::kTrain;
   const std::vector<std::string> train = train_config_table().sections();
   const std::vector<std::string> convert = convert_config_table().sections();

@@ -84,7 +84,10 @@ std::string add_training_data(SpecBuilder& spec, const TrainConfig& config) {
                   {"gradient_accumulation", "TRAINING.gradient_accumulation"}});
   spec.stage("sample", "sample", std::move(sample_params), sources)["max_in_flight"] =
       data.prefetch;
-  spec.stage("decode", "decode")["concurrency"] = data.num_workers;
+  spec.stage("decode", "decode",
+             {{"on_bad_sample", data.on_bad_sample}, {"max_bad_fraction", data.max_bad_fraction}},
+             {{"on_bad_sample", "DATA.on_bad_sample"},
+              {"max_bad_fraction", "DATA.max_bad_fraction"}})["concurrency"] = data.num_workers;
   spec.stage("split", "split");
   spec.stage("augment", "augment",
              {{"crop", data.augmentation.crop},

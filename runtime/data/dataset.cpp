@@ -117,8 +117,16 @@ std::vector<fs::path> list_images(const fs::path& dir) {
     const std::string name = p.filename().string();
     if (name.empty() || name[0] == '.' || !is_image_file(p)) continue;
     std::error_code file_ec;
-    if (!fs::is_regular_file(p, file_ec)) continue;
-    out.push_back(p);
+    if (fs::is_regular_file(p, file_ec)) {
+      out.push_back(p);
+      continue;
+    }
+    // Named like an image but none: say so, instead of pairing the files around it.
+    const std::string what = fs::is_directory(p, file_ec) ? "is a folder, not an image file"
+                             : !fs::exists(p, file_ec)
+                                 ? "is a symbolic link that leads nowhere (or in a loop)"
+                                 : "is not a regular file (a device, pipe or socket)";
+    throw DataError(p.string() + " " + what + "; remove or rename it", p.string());
   }
   if (ec) throw DataError("cannot list folder " + dir.string() + ": " + ec.message());
   std::sort(out.begin(), out.end(),

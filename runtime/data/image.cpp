@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
@@ -36,30 +37,136 @@ void check_scale(int scale, const char* what) {
 
 }  // namespace
 
+namespace {
+
+std::uint32_t be16(const std::uint8_t* p) { return (std::uint32_t{p[0]} << 8) | p[1]; }
+std::uint32_t be32(const std::uint8_t* p) { return (be16(p) << 16) | be16(p + 2); }
+
+bool is_jpeg(const std::uint8_t* data, std::size_t size) {
+  return size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF;
+}
+
+// The signature, then the IHDR chunk: length 13, "IHDR", width, height (big-endian).
+std::optional<ImageHeader> png_header(const std::uint8_t* data, std::size_t size) {
+  if (!is_png(data, size) || size < 24) return std::nullopt;
+  if (be32(data + 8) != 13 || std::memcmp(data + 12, "IHDR", 4) != 0) return std::nullopt;
+  return ImageHeader{"PNG", be32(data + 16), be32(data + 20)};
+}
+
+// The segments after SOI up to the first frame header SOFn: each a marker (0xFF, a code) and,
+// but for the few stand-alone markers, a big-endian length that counts itself.
+std::optional<ImageHeader> jpeg_header(const std::uint8_t* data, std::size_t size) {
+  if (!is_jpeg(data, size)) return std::nullopt;
+  std::size_t pos = 2;
+  while (pos + 4 <= size) {
+    if (data[pos] != 0xFF) return std::nullopt;
+    const std::uint8_t marker = data[pos + 1];
+    if (marker == 0xFF) {  // a fill byte
+      ++pos;
+      continue;
+    }
+    pos += 2;
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // TEM, RSTn, SOI
+    if (marker == 0xD9 || marker == 0xDA) return std::nullopt;  // EOI or a scan before a frame
+    const std::size_t length = be16(data + pos);
+    if (length < 2 || length > size - pos) return std::nullopt;
+    const bool frame = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 &&
+                       marker != 0xCC;  // not DHT, JPG, DAC
+    if (frame) {
+      // Length, sample precision, height, width.
+      if (length < 7) return std::nullopt;
+      return ImageHeader{"JPEG", be16(data + pos + 5), be16(data + pos + 3)};
+    }
+    pos += length;
+  }
+  return std::nullopt;
+}
+
+std::string hex_start(const std::uint8_t* data, std::size_t size) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < std::min<std::size_t>(size, 8); ++i) {
+    if (i) out += ' ';
+    out += kDigits[data[i] >> 4];
+    out += kDigits[data[i] & 15];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<ImageHeader> read_image_header(const std::uint8_t* data, std::size_t size) {
+  if (auto png = png_header(data, size)) return png;
+  return jpeg_header(data, size);
+}
+
+cv::Mat decode_image_bgr(const std::uint8_t* data, std::size_t size, const std::string& name) {
+  const auto error = [&](const std::string& why) {
+    return DataError("cannot read image " + name + ": " + why, name);
+  };
+  if (size == 0) throw error("the file is empty (0 bytes)");
+  if (size > kMaxImageFileBytes) {
+    throw error("the file is " + std::to_string(size) + " bytes, more than the limit of " +
+                std::to_string(kMaxImageFileBytes) + " (1 GiB) for an image");
+  }
+  const std::optional<ImageHeader> header = read_image_header(data, size);
+  if (!header) {
+    if (is_png(data, size)) throw error("damaged PNG: no IHDR header chunk after the signature");
+    if (is_jpeg(data, size)) throw error("damaged JPEG: no frame header (SOF) before its end");
+    throw error("not a PNG or JPEG file (it starts with bytes " + hex_start(data, size) +
+                "); dataset images and frames must be PNG or JPEG");
+  }
+  const std::uint64_t pixels = std::uint64_t{header->width} * header->height;
+  if (pixels > kMaxImagePixels) {
+    char megapixels[32];
+    std::snprintf(megapixels, sizeof megapixels, "%.0f", static_cast<double>(pixels) / 1e6);
+    throw error(std::string("its ") + header->format + " header claims " +
+                std::to_string(header->width) + "x" + std::to_string(header->height) + " pixels (" +
+                megapixels + " megapixels), more than the limit of " +
+                std::to_string(kMaxImagePixels / 1000000) +
+                " megapixels; the file is damaged or not a dataset image (patches and video "
+                "frames are far smaller)");
+  }
+  // PNGs take the fast decoder; everything it leaves (JPEG, rare PNG variants, damaged files)
+  // goes to OpenCV, whose allocation the header checked above bounds.
+  if (cv::Mat fast = decode_png_fast(data, size); !fast.empty()) return fast;
+  cv::Mat raw;
+  try {
+    // COLOR: gray expanded, alpha dropped; ANYDEPTH: 16-bit kept as 16-bit.
+    raw = cv::imdecode(cv::Mat(1, static_cast<int>(size), CV_8U, const_cast<std::uint8_t*>(data)),
+                       cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH);
+  } catch (const cv::Exception& e) {
+    throw error(e.what());
+  }
+  if (raw.empty()) {
+    throw error(std::string("not a readable ") + header->format +
+                " (corrupt or truncated); check the file, e.g. open it in an image viewer");
+  }
+  return raw;
+}
+
 cv::Mat read_image_bgr(const fs::path& path) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) {
     throw DataError("cannot read image " + path.string() +
-                    (fs::exists(path, ec) ? ": not a regular file" : ": file does not exist"));
+                        (fs::is_directory(path, ec) ? ": it is a folder, not a file"
+                         : fs::exists(path, ec)     ? ": not a regular file"
+                         : fs::is_symlink(fs::symlink_status(path, ec))
+                             ? ": a symbolic link that leads nowhere (or in a loop)"
+                             : ": file does not exist"),
+                    path.string());
   }
-  // One read into a per-thread buffer; PNGs then take the fast decoder, and everything it
-  // leaves (other formats, rare PNG variants, damaged files) goes to OpenCV.
+  const std::uintmax_t size = fs::file_size(path, ec);
+  if (!ec && size > kMaxImageFileBytes) {
+    throw DataError("cannot read image " + path.string() + ": the file is " + std::to_string(size) +
+                        " bytes, more than the limit of " + std::to_string(kMaxImageFileBytes) +
+                        " (1 GiB) for an image",
+                    path.string());
+  }
+  // One read into a per-thread buffer, reused from file to file.
   thread_local std::vector<std::uint8_t> bytes;
   read_file_into(path, bytes);
-  if (cv::Mat fast = decode_png_fast(bytes.data(), bytes.size()); !fast.empty()) return fast;
-  cv::Mat raw;
-  try {
-    // COLOR: gray expanded, alpha dropped; ANYDEPTH: 16-bit kept as 16-bit.
-    raw = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, bytes.data()),
-                       cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH);
-  } catch (const cv::Exception& e) {
-    throw DataError("cannot read image " + path.string() + ": " + e.what());
-  }
-  if (raw.empty()) {
-    throw DataError("cannot read image " + path.string() +
-                    ": not a readable PNG or JPEG (corrupt, truncated or another format)");
-  }
-  return raw;
+  return decode_image_bgr(bytes.data(), bytes.size(), path.string());
 }
 
 cv::Mat read_image_rgb(const fs::path& path) {

@@ -3,8 +3,10 @@
 // writing. Images are CV_32FC3, RGB, in [0, 1] unless a function says otherwise.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,28 @@ cv::Mat read_image_rgb(const std::filesystem::path& path);
 // expanded), no conversion. The data path keeps this until batch converts it, which moves a
 // quarter of the bytes of float RGB. Same errors as read_image_rgb.
 cv::Mat read_image_bgr(const std::filesystem::path& path);
+
+// The bounds of an image file read_image_bgr takes: a PNG or a JPEG (by its first bytes) of at
+// most kMaxImageFileBytes bytes whose header claims at most kMaxImagePixels pixels, checked
+// before anything of that size is allocated. 100 megapixels is three 8K UHD frames (33 MP
+// each), above the largest patch (1920x1080) or LR stack by far and above Pillow's
+// decompression-bomb warning (89 MP); decoded as 16-bit BGR it is still only 600 MB.
+constexpr std::uint64_t kMaxImagePixels = 100'000'000;
+constexpr std::size_t kMaxImageFileBytes = std::size_t{1} << 30;  // 1 GiB
+
+// What an image file's header claims, read without decoding.
+struct ImageHeader {
+  const char* format = "";  // "PNG" or "JPEG"
+  std::uint32_t width = 0;
+  std::uint32_t height = 0;
+};
+// The header of a PNG (its IHDR chunk) or a baseline or progressive JPEG (its SOFn frame
+// header); nullopt for any other data, or one of those two without a header where it belongs.
+std::optional<ImageHeader> read_image_header(const std::uint8_t* data, std::size_t size);
+
+// Decodes an image file's bytes as read_image_bgr does, within the bounds above; `name` names
+// the file in errors. Throws DataError for anything but a readable PNG or JPEG in bounds.
+cv::Mat decode_image_bgr(const std::uint8_t* data, std::size_t size, const std::string& name);
 
 // Splits a vertically stacked LR image into `frames` frames of expected_lr each (views into
 // `stack`, no copy). The stack must be exactly expected_lr.width x (frames x

@@ -34,6 +34,11 @@ inline void write_file_atomic(const std::filesystem::path& path, const std::stri
   write_file_atomic(path, bytes.data(), bytes.size(), durability);
 }
 
+// Removes, under `dir` (recursively), the temporary files write_file_atomic leaves behind when
+// its process was killed mid-write, except those of a process that is still running. Returns
+// what it removed.
+std::vector<std::filesystem::path> remove_stale_temp_files(const std::filesystem::path& dir);
+
 // Flushes every file written to the filesystem holding `path` (syncfs). Throws DataError
 // naming the path when it fails.
 void sync_filesystem(const std::filesystem::path& path);

@@ -41,6 +41,15 @@ torch::optim::OptimizerParamState* optimizer_param_state(torch::optim::Optimizer
 #endif
   return it == states.end() ? nullptr : it->second.get();
 }
+
+void set_optimizer_param_state(torch::optim::Optimizer& optimizer, const at::Tensor& param,
+                               std::unique_ptr<torch::optim::OptimizerParamState> state) {
+#if TORCH_VERSION_MAJOR >= 2
+  optimizer.state()[param.unsafeGetTensorImpl()] = std::move(state);
+#else
+  optimizer.state()[c10::guts::to_string(param.unsafeGetTensorImpl())] = std::move(state);
+#endif
+}
 namespace {
 
 void apply_autocast_state(const AutocastState& s) {

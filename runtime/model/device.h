@@ -29,6 +29,10 @@ namespace vsr {
 torch::optim::OptimizerParamState* optimizer_param_state(torch::optim::Optimizer& optimizer,
                                                          const at::Tensor& param);
 
+// Sets (replaces) the optimizer's state of `param`, e.g. from a checkpoint.
+void set_optimizer_param_state(torch::optim::Optimizer& optimizer, const at::Tensor& param,
+                               std::unique_ptr<torch::optim::OptimizerParamState> state);
+
 // Mixed-precision mode from the config (`mixed_precision: off|bf16|fp16`).
 enum class Precision { kOff, kBf16, kFp16 };
 

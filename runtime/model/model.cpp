@@ -1,5 +1,6 @@
 #include "runtime/model/model.h"
 
+#include <iostream>
 #include <map>
 #include <set>
 #include <string>
@@ -296,10 +297,14 @@ void load_named_weights(torch::nn::Module& net,
 
 void load_pretrained(VSRNet& model, const std::string& path, const std::string& key) {
   // Extra entries are fine: "pretrained may load any state dict" that covers the model.
+  std::string source;
+  const auto weights = read_state_dict(path, key, &source);
   load_named_weights(
-      *model, read_state_dict(path, key),
+      *model, weights,
       key + ": " + path + " does not fit the model (check base_channels, num_blocks and scale):",
       /*allow_unknown=*/true);
+  std::cerr << key << ": loaded " << weights.size() << " tensors of " << path << " (from " << source
+            << ")\n";
 }
 
 void use_channels_last(torch::nn::Module& net) {

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <map>
 #include <type_traits>
 #include <utility>
 
 #include "common/errors.h"
 #include "runtime/model/device.h"
+#include "runtime/model/model.h"
 
 namespace vsr {
 namespace {
@@ -291,6 +293,65 @@ CheckpointData capture_training_state(torch::nn::Module& model, const Ema* ema,
     }
   }
   return c;
+}
+
+void restore_training_state(const CheckpointData& c, torch::nn::Module& model, Ema* ema,
+                            torch::optim::Optimizer& optimizer, const std::string& what) {
+  load_named_weights(model, c.model, what + ": model weights:");
+  if (ema) {
+    if (c.ema.empty()) {
+      throw DataError(what +
+                      " has no EMA weights, and this run has TRAINING.ema_decay > 0; "
+                      "resume with the EMA off or from a checkpoint of a run with it on");
+    }
+    torch::OrderedDict<std::string, torch::Tensor> state;
+    for (const auto& [name, t] : c.ema) state.insert(name, t);
+    try {
+      ema->load(state);
+    } catch (const std::invalid_argument& e) {
+      throw DataError(what + ": " + e.what());
+    }
+  }
+  std::map<std::string, const torch::Tensor*> saved;
+  for (const auto& [name, t] : c.optimizer_state) saved[name] = &t;
+  const auto params = model.named_parameters();
+  if (c.param_names.size() != params.size()) {
+    throw DataError(what + ": the optimizer state is for " + std::to_string(c.param_names.size()) +
+                    " parameters, this model has " + std::to_string(params.size()));
+  }
+  torch::NoGradGuard no_grad;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const torch::Tensor& p = params[i].value();
+    if (c.param_names[i] != params[i].key()) {
+      throw DataError(what + ": optimizer parameter " + std::to_string(i) + " is " +
+                      c.param_names[i] + " in the checkpoint and " + params[i].key() + " here");
+    }
+    const std::string prefix = "state." + std::to_string(i) + ".";
+    const auto avg = saved.find(prefix + "exp_avg");
+    const auto avg_sq = saved.find(prefix + "exp_avg_sq");
+    const auto step = saved.find(prefix + "step");
+    if (avg == saved.end() && avg_sq == saved.end() && step == saved.end()) continue;  // no step
+    if (avg == saved.end() || avg_sq == saved.end() || step == saved.end() ||
+        !avg->second->sizes().equals(p.sizes()) || !avg_sq->second->sizes().equals(p.sizes())) {
+      throw DataError(what + ": the optimizer state of " + params[i].key() +
+                      " is incomplete or has the wrong shape");
+    }
+    // Same device and memory format (channels_last) as the parameter.
+    torch::Tensor m = torch::empty_like(p).copy_(*avg->second);
+    torch::Tensor v = torch::empty_like(p).copy_(*avg_sq->second);
+    const auto n = static_cast<std::int64_t>(std::llround(step->second->item<double>()));
+    std::unique_ptr<torch::optim::OptimizerParamState> state;
+    if (dynamic_cast<torch::optim::AdamW*>(&optimizer)) {
+      auto s = std::make_unique<torch::optim::AdamWParamState>();
+      s->exp_avg(m).exp_avg_sq(v).step(n);
+      state = std::move(s);
+    } else {
+      auto s = std::make_unique<torch::optim::AdamParamState>();
+      s->exp_avg(m).exp_avg_sq(v).step(n);
+      state = std::move(s);
+    }
+    set_optimizer_param_state(optimizer, p, std::move(state));
+  }
 }
 
 }  // namespace vsr

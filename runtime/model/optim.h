@@ -164,4 +164,11 @@ class LossScaler {
 CheckpointData capture_training_state(torch::nn::Module& model, const Ema* ema,
                                       torch::optim::Optimizer& optimizer);
 
+// The inverse of capture_training_state, for --resume: copies `c`'s weights into `model`, its
+// EMA weights into `ema` (when given) and its Adam/AdamW state into `optimizer`, whose
+// parameters must be `model`'s in the same order. Every name and shape must match; throws
+// DataError starting with `what` (e.g. "--resume checkpoints/x.pth") otherwise.
+void restore_training_state(const CheckpointData& c, torch::nn::Module& model, Ema* ema,
+                            torch::optim::Optimizer& optimizer, const std::string& what);
+
 }  // namespace vsr

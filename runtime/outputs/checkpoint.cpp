@@ -2,13 +2,17 @@
 
 #include <torch/csrc/jit/serialization/pickle.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <string_view>
 
 #include "common/errors.h"
 #include "runtime/io/fileio.h"
+#include "runtime/outputs/pth_reader.h"
 
 namespace vsr {
 
@@ -16,18 +20,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using GenericDict = c10::impl::GenericDict;  // what pickle_load returns for any dict
+using GenericDict = c10::impl::GenericDict;  // what read_pth returns for any dict
 
-// A str -> Any dict, the kind Python's pickle gives back.
-// The pickled value of `path`; `what` introduces the file in errors ("checkpoint x.pth").
+// The value of the .pth file `path` (runtime/outputs/pth_reader.h); `what` introduces the file in
+// errors ("checkpoint x.pth").
 c10::IValue read_pickle(const fs::path& path, const std::string& what) {
   const std::vector<char> bytes = read_file_bytes(path);
   try {
-    return torch::jit::pickle_load(bytes);
+    return read_pth(bytes.data(), bytes.size());
   } catch (const std::exception& e) {
     std::string cause = e.what();
     cause = cause.substr(0, cause.find('\n'));  // c10::Error appends a C++ backtrace
-    throw DataError(what + " is corrupt or not a torch file: " + cause, path.string());
+    throw DataError(what + " is not a readable .pth file: " + cause, path.string());
   }
 }
 
@@ -111,6 +115,35 @@ class Reader {
 
 }  // namespace
 
+std::string checkpoint_file_name(std::int64_t step) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "checkpoint_step_%06lld.pth", static_cast<long long>(step));
+  return name;
+}
+
+std::vector<std::pair<std::int64_t, fs::path>> list_step_checkpoints(const fs::path& dir) {
+  std::vector<std::pair<std::int64_t, fs::path>> found;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return found;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    constexpr std::string_view kPrefix = "checkpoint_step_", kSuffix = ".pth";
+    if (name.size() <= kPrefix.size() + kSuffix.size() || name.rfind(kPrefix, 0) != 0 ||
+        name.compare(name.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0) {
+      continue;
+    }
+    const std::string digits =
+        name.substr(kPrefix.size(), name.size() - kPrefix.size() - kSuffix.size());
+    if (digits.size() > 18 || digits.find_first_not_of("0123456789") != std::string::npos ||
+        !entry.is_regular_file(ec)) {
+      continue;
+    }
+    found.emplace_back(std::stoll(digits), entry.path());
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
 void save_checkpoint(const fs::path& path, const CheckpointData& data) {
   GenericDict optimizer = string_dict();
   optimizer.insert("type", data.optimizer_type);
@@ -135,6 +168,13 @@ void save_checkpoint(const fs::path& path, const CheckpointData& data) {
   root.insert("ema", to_dict(data.ema));
   root.insert("optimizer", optimizer);
   root.insert("loss_scale", data.loss_scale);
+  GenericDict resume = string_dict();
+  resume.insert("loss_scale_growth", data.loss_scale_growth);
+  resume.insert("nonfinite_streak", static_cast<std::int64_t>(data.nonfinite_streak));
+  resume.insert("best_step", data.best_step);
+  resume.insert("best_psnr", data.best_psnr);
+  resume.insert("run", data.run_params);
+  root.insert("resume", resume);
 
   std::vector<char> bytes;
   try {
@@ -188,29 +228,118 @@ CheckpointData load_checkpoint(const fs::path& path) {
   auto state = opt.find(c10::IValue("state"));
   if (state != opt.end()) c.optimizer_state = r.tensors(state->value(), "optimizer.state");
   c.loss_scale = r.number(r.root(), "loss_scale", "", 1.0);
+  const GenericDict resume = r.dict(r.get("resume", false), "resume");
+  c.loss_scale_growth = r.integer(resume, "loss_scale_growth", "resume.", false);
+  c.nonfinite_streak = static_cast<int>(r.integer(resume, "nonfinite_streak", "resume.", false));
+  c.best_step = r.integer(resume, "best_step", "resume.", false);
+  c.best_psnr = r.number(resume, "best_psnr", "resume.", 0.0);
+  c.run_params = r.string(resume, "run", "resume.", false);
   return c;
 }
 
-CheckpointData::Named read_state_dict(const fs::path& path, const std::string& key) {
+namespace {
+
+// "dict", "int", ... as Python would name the type of `v`.
+std::string python_type(const c10::IValue& v) {
+  if (v.isGenericDict()) return "dict";
+  if (v.isList()) return "list";
+  if (v.isTuple()) return "tuple";
+  if (v.isString()) return "str";
+  if (v.isBool()) return "bool";
+  if (v.isInt()) return "int";
+  if (v.isDouble()) return "float";
+  if (v.isNone()) return "None";
+  if (v.isTensor()) return "tensor";
+  return v.tagKind();
+}
+
+// "a dict", "an int", "None".
+std::string a_python(const c10::IValue& v) {
+  const std::string type = python_type(v);
+  if (type == "None") return type;
+  return (type.find_first_of("aeiou") == 0 ? "an " : "a ") + type;
+}
+
+std::string quoted_key(const c10::IValue& key) {
+  return key.isString() ? "\"" + key.toStringRef() + "\"" : a_python(key) + " key";
+}
+
+// Up to `n` of `items`, comma-separated, with the count when there are more.
+std::string first_of(const std::vector<std::string>& items, std::size_t n) {
+  std::string s;
+  for (std::size_t i = 0; i < items.size() && i < n; ++i) s += (i ? ", " : "") + items[i];
+  if (items.size() > n) s += ", ... (" + std::to_string(items.size()) + " in all)";
+  return s.empty() ? "none" : s;
+}
+
+}  // namespace
+
+CheckpointData::Named read_state_dict(const fs::path& path, const std::string& key,
+                                      std::string* source) {
+  const std::string file = key + ": " + path.string();
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) {
-    throw DataError(key + ": " + path.string() + " not found (or not a regular file)",
-                    path.string());
+    throw DataError(file + " not found (or not a regular file)", path.string());
   }
-  const c10::IValue value = read_pickle(path, key + ": " + path.string());
+  const c10::IValue value = read_pickle(path, file);
   if (!value.isGenericDict()) {
-    throw DataError(key + ": " + path.string() + " does not hold a dict of tensors", path.string());
+    throw DataError(
+        file + " holds " + a_python(value) + ", expected a dict of name -> tensor (a state dict)",
+        path.string());
   }
-  GenericDict dict = value.toGenericDict();
-  if (dict.contains("model") && dict.at("model").isGenericDict()) {
-    dict = dict.at("model").toGenericDict();
+  const GenericDict root = value.toGenericDict();
+
+  // The unwrapping of spandrel's canonicalize_state_dict: the first of these keys that holds a
+  // dict, here a non-empty one (an EMA-less vsr_flow checkpoint has "ema": {}).
+  const bool ours = root.contains("format_version");
+  GenericDict dict = root;
+  std::string where = "the top level";
+  for (const char* k : {"model_state_dict", "state_dict", "params_ema", "params-ema", "params",
+                        "ema", "model", "net"}) {
+    if (std::string_view(k) == "ema" && !ours) continue;
+    auto it = root.find(c10::IValue(k));
+    if (it != root.end() && it->value().isGenericDict() && !it->value().toGenericDict().empty()) {
+      dict = it->value().toGenericDict();
+      where = std::string("\"") + k + "\"";
+      break;
+    }
   }
+
   CheckpointData::Named weights;
+  std::vector<std::string> others;
   for (const auto& item : dict) {
     if (item.key().isString() && item.value().isTensor()) {
       weights.emplace_back(item.key().toStringRef(), item.value().toTensor());
+    } else {
+      others.push_back(quoted_key(item.key()) + " is " + a_python(item.value()));
     }
   }
+  if (weights.empty() || !others.empty()) {
+    std::vector<std::string> top;
+    for (const auto& item : root) top.push_back(quoted_key(item.key()));
+    throw DataError(file + " holds no state dict: at " + where + ", " +
+                        (others.empty() ? "nothing" : first_of(others, 5)) +
+                        " (top-level keys: " + first_of(top, 10) +
+                        "); expected a dict of name -> tensor, at the top or under \"params_ema\", "
+                        "\"params\", \"state_dict\", \"model\" or \"net\"",
+                    path.string());
+  }
+
+  for (const std::string prefix : {"module.", "netG."}) {
+    const bool all = std::all_of(weights.begin(), weights.end(), [&](const auto& w) {
+      return w.first.compare(0, prefix.size(), prefix) == 0;
+    });
+    if (!all) continue;
+    for (auto& w : weights) w.first.erase(0, prefix.size());
+    where += ", prefix \"" + prefix + "\" removed";
+  }
+  for (auto& w : weights) {
+    const at::ScalarType t = w.second.scalar_type();
+    if (t == at::kHalf || t == at::kBFloat16 || t == at::kDouble) {
+      w.second = w.second.to(at::kFloat);
+    }
+  }
+  if (source) *source = where;
   return weights;
 }
 

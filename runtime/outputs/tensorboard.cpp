@@ -85,6 +85,15 @@ void TensorBoardWriter::add_scalar(const std::string& tag, float value, std::int
   write_record(event.SerializeAsString());
 }
 
+void TensorBoardWriter::add_session_start(std::int64_t step) {
+  tb::Event event;
+  event.set_wall_time(now_seconds());
+  event.set_step(step);
+  event.mutable_session_log()->set_status(tb::SessionLog::START);
+  write_record(event.SerializeAsString());
+  flush();
+}
+
 void TensorBoardWriter::add_image(const std::string& tag, const std::string& png, int height,
                                   int width, std::int64_t step) {
   tb::Event event;
@@ -138,6 +147,11 @@ std::vector<EventRecord> read_event_file(const std::filesystem::path& path) {
     if (event.has_file_version()) {
       base.file_version = event.file_version();
       out.push_back(base);
+    }
+    if (event.has_session_log() && event.session_log().status() == tb::SessionLog::START) {
+      base.session_start = true;
+      out.push_back(base);
+      base.session_start = false;
     }
     for (const auto& v : event.summary().value()) {
       EventRecord r = base;

@@ -31,6 +31,9 @@ class TensorBoardWriter {
   // `png` is an encoded PNG of an RGB image of the given size.
   void add_image(const std::string& tag, const std::string& png, int height, int width,
                  std::int64_t step);
+  // A SessionLog START at `step`: TensorBoard then hides the events of steps >= step that
+  // were logged before (PyTorch's SummaryWriter(purge_step=step)); for resumed runs.
+  void add_session_start(std::int64_t step);
   void flush();
   const std::filesystem::path& path() const { return path_; }
 
@@ -45,7 +48,8 @@ class TensorBoardWriter {
 struct EventRecord {
   double wall_time = 0;
   std::int64_t step = 0;
-  std::string file_version;  // set on the first event
+  std::string file_version;    // set on the first event
+  bool session_start = false;  // a SessionLog START (add_session_start)
   std::string tag;
   bool has_scalar = false;
   float scalar = 0;

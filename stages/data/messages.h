@@ -15,6 +15,7 @@
 #include <opencv2/core.hpp>
 
 #include "graph/message.h"
+#include "runtime/data/dataset.h"
 
 namespace vsr {
 
@@ -34,6 +35,10 @@ struct SampleRequest {
   std::filesystem::path gt_path;
   std::filesystem::path lr_path;
   std::uint64_t seed = 0;  // augmentation randomness, from (seed, step, micro, slot) only
+  // The scanned dataset and the pair's index in its format: where decode finds a replacement
+  // for a bad sample (DATA.on_bad_sample: skip). May be null (requests made by hand).
+  std::shared_ptr<const DatasetIndex> dataset;
+  std::size_t file = 0;
 };
 
 // GT and the LR stack as read from disk.

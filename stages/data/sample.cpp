@@ -51,17 +51,23 @@ SampleStage::SampleStage(const StageContext& ctx)
       step_(start_step_) {}
 
 void SampleStage::open() {
-  index_ = scan_dataset(ctx_.param<std::string>("data_root"), ctx_.param<std::string>("category"),
-                        ctx_.param<std::string>("lr_version"), formats_);
+  index_ = std::make_shared<const DatasetIndex>(
+      scan_dataset(ctx_.param<std::string>("data_root"), ctx_.param<std::string>("category"),
+                   ctx_.param<std::string>("lr_version"), formats_));
   sampler_ =
-      std::make_unique<StepSampler>(index_.sizes(), weights_, batch_size_, accum_,
+      std::make_unique<StepSampler>(index_->sizes(), weights_, batch_size_, accum_,
                                     static_cast<std::uint64_t>(ctx_.param<std::int64_t>("seed")));
+}
+
+bool SampleStage::can_stop() {
+  if (stop_after_ < 0) stop_after_ = step_;  // the step being emitted, or the next one
+  return micro_ == 0 && step_ > stop_after_;
 }
 
 bool SampleStage::produce(Emitter& out) {
   if (step_ >= total_steps_) return false;
   if (micro_ == 0) plan_ = sampler_->plan(step_);
-  const FormatIndex& fmt = index_.formats[plan_.format];
+  const FormatIndex& fmt = index_->formats[plan_.format];
   for (int slot = 0; slot < plan_.batch_size; ++slot) {
     auto r = std::make_shared<SampleRequest>();
     const SamplePick& pick = plan_.picks[micro_][slot];
@@ -74,11 +80,13 @@ bool SampleStage::produce(Emitter& out) {
     r->format = fmt.format.name;
     r->format_index = plan_.format;
     r->gt_size = cv::Size(fmt.format.width, fmt.format.height);
-    r->frames = index_.lr_version.frames;
+    r->frames = index_->lr_version.frames;
     r->scale = scale_;
     r->gt_path = fmt.gt_path(pick.file);
     r->lr_path = fmt.lr_path(pick.file);
     r->seed = pick.seed;
+    r->dataset = index_;
+    r->file = pick.file;
     out.emit<SampleRequest>(0, std::move(r));
   }
   ++seq_;

@@ -24,6 +24,10 @@ class SampleStage : public Stage {
   explicit SampleStage(const StageContext& ctx);
   void open() override;
   bool produce(Emitter& out) override;
+  // A stop ends the source between optimizer steps, never inside one, and after one more
+  // whole step: so train_step finishes a step after the stop whatever was in flight, and
+  // saves it.
+  bool can_stop() override;
 
  private:
   StageContext ctx_;
@@ -34,11 +38,12 @@ class SampleStage : public Stage {
   std::int64_t total_steps_;
   std::int64_t start_step_;
   int scale_;
-  DatasetIndex index_;
+  std::shared_ptr<const DatasetIndex> index_;
   std::unique_ptr<StepSampler> sampler_;
   StepPlan plan_;
   std::int64_t step_;
   int micro_ = 0;
+  std::int64_t stop_after_ = -1;  // the step that ends the source once a stop is requested
   std::int64_t seq_ = 0;
 };
 

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <vector>
 
 #include "common/errors.h"
@@ -18,16 +17,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string checkpoint_name(std::int64_t step) {
-  char name[64];
-  std::snprintf(name, sizeof(name), "checkpoint_step_%06lld.pth", static_cast<long long>(step));
-  return name;
+// The nearest folder of `path` that exists (itself, or an ancestor).
+fs::path existing_ancestor(const fs::path& path) {
+  std::error_code ec;
+  fs::path p = fs::absolute(path, ec);
+  while (!p.empty() && !fs::exists(p, ec) && p != p.parent_path()) p = p.parent_path();
+  return p;
 }
 
-CheckpointData to_checkpoint(const ModelSnapshot& s, const std::string& config_text) {
-  CheckpointData c = s;  // the checkpoint's part of the snapshot
-  c.config = config_text;
-  return c;
+std::string gib(std::uintmax_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.2f GiB", static_cast<double>(bytes) / (1ull << 30));
+  return text;
 }
 
 // Drops the oldest entries of a step-keyed map beyond `bound`.
@@ -55,13 +56,62 @@ StageSchema CheckpointStage::schema() {
       .optional("keep_last", ParamType::kInt, 0,
                 "keep only the newest N checkpoint_step_* files; 0 keeps all (never best.pth)")
       .at_least(0)
-      .optional("config_text", ParamType::kString, "", "config text stored in every checkpoint");
+      .optional("config_text", ParamType::kString, "", "config text stored in every checkpoint")
+      .optional("resume", ParamType::kString, "",
+                "the checkpoint this run continues (set by `run --resume`): its best-so-far is "
+                "kept, and the folder may hold the earlier run's checkpoints")
+      .optional("run_params", ParamType::kString, "",
+                "JSON of the run's stage params, stored for --resume's compatibility check "
+                "(set by `run`)")
+      .optional("min_free_bytes", ParamType::kInt, 0,
+                "free space the folder's file system must have before the run (room for a few "
+                "checkpoints; set by `run` from the model size); 0: no check")
+      .at_least(0)
+      .world_check("no earlier run's checkpoints",
+                   [](const json& p, ParamProblems& out) {
+                     if (!p.at("resume").get<std::string>().empty()) return;
+                     const fs::path dir = p.at("dir").get<std::string>();
+                     const auto found = list_step_checkpoints(dir);
+                     if (found.empty()) return;
+                     out.add("dir",
+                             dir.string() + " already holds checkpoints of an earlier run (" +
+                                 std::to_string(found.size()) + ", the newest " +
+                                 found.back().second.filename().string() +
+                                 "); continue that run with --resume auto, or train into another "
+                                 "folder (OUTPUT.experiment_name), or remove it");
+                   })
+      .world_check("room for a few checkpoints", [](const json& p, ParamProblems& out) {
+        const auto need = p.at("min_free_bytes").get<std::int64_t>();
+        if (need <= 0) return;
+        const fs::path dir = p.at("dir").get<std::string>();
+        const fs::path at = existing_ancestor(dir);
+        std::error_code ec;
+        const fs::space_info space = fs::space(at, ec);
+        if (ec) return;  // the folder check reports an unusable path
+        if (space.available < static_cast<std::uintmax_t>(need)) {
+          out.add("dir", "the file system of " + dir.string() + " has " + gib(space.available) +
+                             " free, and a few checkpoints of this model need " +
+                             gib(static_cast<std::uintmax_t>(need)) +
+                             "; free some space or train into another folder");
+        }
+      });
 }
 
 CheckpointStage::CheckpointStage(const StageContext& ctx)
     : dir_(ctx.param<std::string>("dir")),
       keep_last_(ctx.param<int>("keep_last")),
-      config_text_(ctx.param<std::string>("config_text")) {}
+      config_text_(ctx.param<std::string>("config_text")),
+      resume_(ctx.param<std::string>("resume")),
+      run_params_(ctx.param<std::string>("run_params")) {}
+
+CheckpointData CheckpointStage::to_checkpoint(const ModelSnapshot& s) const {
+  CheckpointData c = s;  // the checkpoint's part of the snapshot
+  c.config = config_text_;
+  c.run_params = run_params_;
+  c.best_step = best_step_;
+  c.best_psnr = best_step_ > 0 ? best_psnr_ : 0;
+  return c;
+}
 
 void CheckpointStage::open() {
   std::error_code ec;
@@ -69,6 +119,24 @@ void CheckpointStage::open() {
   if (ec)
     throw OutputError("cannot create checkpoint folder " + dir_.string() + ": " + ec.message(),
                       dir_.string());
+  if (resume_.empty()) return;
+  const CheckpointData from = load_checkpoint(resume_);
+  if (from.best_step > 0) {
+    best_step_ = from.best_step;
+    best_psnr_ = from.best_psnr;
+  }
+  // best.json is newer than the checkpoint when the checkpoint step's own validation won.
+  try {
+    const json best = json::parse(read_text_file(dir_ / "best.json"));
+    const auto step = best.at("step").get<std::int64_t>();
+    const double psnr = best.at("psnr").get<double>();
+    if (step <= from.step && psnr > best_psnr_) {
+      best_step_ = step;
+      best_psnr_ = psnr;
+    }
+  } catch (const std::exception&) {
+    // No best.json (or not ours): the checkpoint's figure stands.
+  }
 }
 
 void CheckpointStage::process(std::size_t port, const Message& in, Emitter&) {
@@ -82,7 +150,7 @@ void CheckpointStage::process(std::size_t port, const Message& in, Emitter&) {
 
 void CheckpointStage::on_snapshot(std::shared_ptr<const ModelSnapshot> snapshot) {
   if (snapshot->checkpoint) {
-    save_checkpoint(dir_ / checkpoint_name(snapshot->step), to_checkpoint(*snapshot, config_text_));
+    save_checkpoint(dir_ / checkpoint_file_name(snapshot->step), to_checkpoint(*snapshot));
     prune();
   }
   if (!snapshot->validate) return;
@@ -110,7 +178,8 @@ void CheckpointStage::on_result(std::shared_ptr<const ValResult> result) {
 void CheckpointStage::resolve(const ModelSnapshot& snapshot, const ValResult& result) {
   if (!(result.psnr > best_psnr_)) return;
   best_psnr_ = result.psnr;
-  save_checkpoint(dir_ / "best.pth", to_checkpoint(snapshot, config_text_));
+  best_step_ = result.step;
+  save_checkpoint(dir_ / "best.pth", to_checkpoint(snapshot));
   const nlohmann::json best = {{"step", result.step},
                                {"psnr", result.psnr},
                                {"psnr_y", result.psnr_y},
@@ -124,17 +193,8 @@ void CheckpointStage::resolve(const ModelSnapshot& snapshot, const ValResult& re
 
 void CheckpointStage::prune() {
   if (keep_last_ <= 0) return;
-  static const std::regex pattern(R"(checkpoint_step_(\d+)\.pth)");
-  std::vector<std::pair<long long, fs::path>> found;
-  for (const auto& entry : fs::directory_iterator(dir_)) {
-    const std::string name = entry.path().filename().string();
-    std::smatch m;
-    if (entry.is_regular_file() && std::regex_match(name, m, pattern)) {
-      found.emplace_back(std::stoll(m[1].str()), entry.path());
-    }
-  }
+  const auto found = list_step_checkpoints(dir_);
   if (found.size() <= static_cast<std::size_t>(keep_last_)) return;
-  std::sort(found.begin(), found.end());
   for (std::size_t i = 0; i + keep_last_ < found.size(); ++i) {
     std::error_code ec;
     fs::remove(found[i].second, ec);

@@ -94,12 +94,14 @@ std::string ProgressStage::status(std::int64_t step, std::int64_t total) const {
     line += std::string(memory_on_device_ ? " | peak mem " : " | peak RSS ") +
             format("%.2f", static_cast<double>(peak_memory_) / (1 << 30)) + " GiB";
   }
+  if (skipped_ > 0) line += " | skipped " + std::to_string(skipped_) + " (non-finite)";
   const double eta = step_seconds_ > 0 ? static_cast<double>(total - step) * step_seconds_ : -1;
   line += " | ETA " + format_duration(step >= total ? 0 : eta);
   return line;
 }
 
 void ProgressStage::on_step(const StepEvent& e) {
+  if (e.skipped) ++skipped_;
   if (!e.skipped && std::isfinite(e.loss)) {
     loss_avg_ = kLossBeta * loss_avg_ + (1 - kLossBeta) * e.loss;
     ++loss_count_;

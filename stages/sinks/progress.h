@@ -54,6 +54,7 @@ class ProgressStage : public Stage {
 
   double loss_avg_ = 0;  // biased EMA; divided by (1 - beta^n) when shown
   std::int64_t loss_count_ = 0;
+  std::int64_t skipped_ = 0;  // steps skipped for a non-finite loss or gradient
   double lr_ = 0;
   std::int64_t peak_memory_ = 0;  // bytes, StepEvent::peak_memory_bytes
   bool memory_on_device_ = false;

@@ -43,15 +43,23 @@ StageSchema TensorBoardStage::schema() {
       .at_least(1)
       .shared()
       .optional("max_images", ParamType::kInt, 3, "pred_* images logged per validation")
+      .at_least(0)
+      .optional("start_step", ParamType::kInt, 0,
+                "steps done before this run (resumed runs): TensorBoard hides what an earlier "
+                "file logged after it (a SessionLog START at start_step + 1)")
       .at_least(0);
 }
 
 TensorBoardStage::TensorBoardStage(const StageContext& ctx)
     : dir_(ctx.param<std::string>("dir")),
       log_interval_(ctx.param<std::int64_t>("log_interval")),
-      max_images_(ctx.param<int>("max_images")) {}
+      max_images_(ctx.param<int>("max_images")),
+      start_step_(ctx.param<std::int64_t>("start_step")) {}
 
-void TensorBoardStage::open() { writer_ = std::make_unique<TensorBoardWriter>(dir_); }
+void TensorBoardStage::open() {
+  writer_ = std::make_unique<TensorBoardWriter>(dir_);
+  if (start_step_ > 0) writer_->add_session_start(start_step_ + 1);
+}
 
 void TensorBoardStage::process(std::size_t port, const Message& in, Emitter&) {
   switch (port) {
@@ -74,6 +82,7 @@ void TensorBoardStage::on_step(const StepEvent& e) {
     loss_ += e.loss;
     ++loss_steps_;
   }
+  if (e.skipped) ++skipped_total_;
   lr_ = e.lr;
   peak_memory_ = e.peak_memory_bytes;
   memory_on_device_ = e.memory_on_device;
@@ -93,6 +102,10 @@ void TensorBoardStage::write_interval() {
     writer_->add_scalar("train/data_wait_fraction", throughput_.wait_fraction(), last_step_);
   }
   writer_->add_scalar("train/grad_norm", grad_norm_ / steps_, last_step_);
+  // Steps skipped for a non-finite loss or gradient (or an fp16 overflow), since the start.
+  if (skipped_total_ > 0) {
+    writer_->add_scalar("train/skipped_steps", static_cast<float>(skipped_total_), last_step_);
+  }
   if (peak_memory_ > 0) {
     writer_->add_scalar(memory_on_device_ ? "train/peak_device_memory_gib" : "train/peak_rss_gib",
                         static_cast<double>(peak_memory_) / (1 << 30), last_step_);

@@ -38,7 +38,9 @@ class TensorBoardStage : public Stage {
   std::filesystem::path dir_;
   std::int64_t log_interval_;
   int max_images_;
+  std::int64_t start_step_;
   std::unique_ptr<TensorBoardWriter> writer_;
+  std::int64_t skipped_total_ = 0;
 
   // Sums over the steps since the last write.
   std::int64_t last_step_ = 0;

@@ -13,6 +13,7 @@
 #include "runtime/model/device.h"
 #include "runtime/model/model.h"
 #include "runtime/model/optim.h"
+#include "runtime/outputs/checkpoint.h"
 #include "stages/data/messages.h"
 #include "stages/params.h"
 #include "stages/train/messages.h"
@@ -50,6 +51,8 @@ struct TrainStepStage::State {
   std::string optimizer_name;
 
   std::string channels_last = "auto";
+  std::string resume;  // checkpoint to continue from (--resume)
+  StageContext ctx;    // for the stop flag
 
   // Training state.
   std::optional<c10::Device> device;
@@ -69,6 +72,10 @@ struct TrainStepStage::State {
   bool flow_frozen = false;
   std::int64_t expected_seq = 0;
   int consecutive_skips = 0;
+  std::int64_t start_step = 0;  // the first step this run trains (resume: the checkpoint's)
+  // After a stop request or a run-ending problem the rest of the input is dropped.
+  bool stopped = false;
+  std::string abort_message;  // thrown by close() once the last snapshot is saved
 
   // The step being accumulated.
   double step_loss = 0;
@@ -97,7 +104,11 @@ StageSchema TrainStepStage::schema() {
       .at_least(0)
       .optional("pretrained", ParamType::kString, "",
                 "state dict (.pth) to start from; empty: random init")
-      .existing_file("pretrained weights file");
+      .existing_file("pretrained weights file")
+      .optional("resume", ParamType::kString, "",
+                "vsr_flow checkpoint to continue (set by `run --resume`): weights, EMA, "
+                "optimizer, loss scale; the run's first step is the one after it")
+      .existing_file("checkpoint to resume");
   ParamGroup optim;
   optim.optional("optimizer", ParamType::kString, "adam", "adam or adamw")
       .choices({"adam", "adamw"})
@@ -185,6 +196,8 @@ TrainStepStage::TrainStepStage(const StageContext& ctx) : s_(std::make_unique<St
   s.flow_freeze_steps = m.at("flow_freeze_steps").get<std::int64_t>();
   s.pretrained = m.at("pretrained").get<std::string>();
   s.channels_last = m.at("channels_last").get<std::string>();
+  s.resume = m.at("resume").get<std::string>();
+  s.ctx = ctx;
 
   const json& o = ctx.params.at("optim");
   s.optimizer_name = o.at("optimizer").get<std::string>();
@@ -240,6 +253,19 @@ void TrainStepStage::open() {
   LossScalerOptions scaler;
   scaler.enabled = s.precision == Precision::kFp16;
   s.scaler = std::make_unique<LossScaler>(scaler);
+  if (!s.resume.empty()) {
+    const CheckpointData c = load_checkpoint(s.resume);
+    restore_training_state(c, *s.model, s.ema.get(), *s.optimizer, "--resume " + s.resume);
+    if (scaler.enabled) s.scaler->load(c.loss_scale, c.loss_scale_growth);
+    s.consecutive_skips = c.nonfinite_streak;
+    s.start_step = c.step;
+    if (s.start_step >= s.total_steps) {
+      throw RunError("--resume " + s.resume + ": the checkpoint is of step " +
+                     std::to_string(s.start_step) + " and the run has total_steps " +
+                     std::to_string(s.total_steps) +
+                     ": nothing left to train (raise TRAINING.total_steps to go on)");
+    }
+  }
   s.last_done = Clock::now();
 }
 
@@ -278,6 +304,13 @@ void TrainStepStage::process(std::size_t, const Message& in, Emitter& out) {
                    std::to_string(s.expected_seq) + " (batches must come in order)");
   }
   ++s.expected_seq;
+  if (mb->seq == 0 && mb->step != s.start_step) {
+    throw RunError("the first micro-batch is of step " + std::to_string(mb->step + 1) +
+                   ", and train_step continues from step " + std::to_string(s.start_step) +
+                   (s.resume.empty() ? "" : " (" + s.resume + ")") +
+                   ": sample.start_step and train_step.model.resume must name the same step");
+  }
+  if (s.stopped) return;  // draining after a stop: the checkpoint is written
   DeviceUpload upload({mb->lr, mb->gt}, *s.device);
   if (!s.device->is_cuda()) return run(*mb, std::move(upload), out);  // one ahead on CUDA only
   std::optional<State::Held> previous = std::exchange(s.held, State::Held{mb, std::move(upload)});
@@ -290,7 +323,10 @@ void TrainStepStage::process(std::size_t, const Message& in, Emitter& out) {
   }
 }
 
-void TrainStepStage::close(bool) { s_->held.reset(); }
+void TrainStepStage::close(bool) {
+  s_->held.reset();
+  if (!s_->abort_message.empty()) throw RunError(s_->abort_message);
+}
 
 void TrainStepStage::run(const MicroBatch& mb, DeviceUpload upload, Emitter& out) {
   State& s = *s_;
@@ -354,10 +390,21 @@ void TrainStepStage::train_micro_batch(const MicroBatch& mb, DeviceUpload upload
     s.optimizer->step();
   }
   s.consecutive_skips = skipped ? s.consecutive_skips + 1 : 0;
-  if (s.consecutive_skips >= 10) {
-    throw RunError("the loss or gradients were not finite for 10 steps in a row (step " +
-                   std::to_string(step + 1) +
-                   "); lower TRAINING.learning_rate or set TRAINING.grad_clip");
+  const std::int64_t done = step + 1;
+  bool stop_now = false;
+  if (s.consecutive_skips >= kMaxNonfiniteSteps) {
+    // The weights are those of the last good step (skipped steps change nothing): save them
+    // and end the run once the checkpoint is written (close() throws this).
+    s.abort_message = "the loss or gradients were not finite for " +
+                      std::to_string(kMaxNonfiniteSteps) + " steps in a row (steps " +
+                      std::to_string(done - kMaxNonfiniteSteps + 1) + "-" + std::to_string(done) +
+                      "); the last good state is saved as " + checkpoint_file_name(done) +
+                      ". Lower TRAINING.learning_rate, set TRAINING.grad_clip (e.g. 1.0) or check "
+                      "the data (vsr_flow check-data), then continue with --resume";
+    s.consecutive_skips = 0;  // a resumed run starts a new count
+    stop_now = true;
+  } else if (s.ctx.stop_requested()) {
+    stop_now = true;  // Ctrl-C / SIGTERM: this step is finished, save it
   }
   if (!skipped && s.ema) s.ema->update(*s.model);
   const double compute_s = s.step_compute_s + since(start);
@@ -380,10 +427,13 @@ void TrainStepStage::train_micro_batch(const MicroBatch& mb, DeviceUpload upload
   s.step_compute_s = 0;
   s.step_wait_s = 0;
 
-  const std::int64_t done = step + 1;
   const bool last = done >= s.total_steps;
-  const bool validate = last || done % s.val_interval == 0;
-  const bool checkpoint = last || done % s.checkpoint_interval == 0;
+  const bool validate = !stop_now && (last || done % s.val_interval == 0);
+  const bool checkpoint = stop_now || last || done % s.checkpoint_interval == 0;
+  if (stop_now) {
+    s.stopped = true;
+    s.ctx.request_stop();
+  }
   if (validate || checkpoint) {
     auto snap = std::make_shared<ModelSnapshot>();
     static_cast<CheckpointData&>(*snap) =
@@ -400,6 +450,8 @@ void TrainStepStage::train_micro_batch(const MicroBatch& mb, DeviceUpload upload
     snap->optimizer_type = s.optimizer_name;
     snap->learning_rate = lr;
     snap->loss_scale = s.scaler->current_scale();
+    snap->loss_scale_growth = s.scaler->growth_tracker();
+    snap->nonfinite_streak = s.consecutive_skips;
     out.emit<ModelSnapshot>(1, snap);
   }
   s.last_done = Clock::now();

@@ -49,6 +49,10 @@ struct OutOfMemoryContext {
 // spec's "Out of Memory" advice: batch_size, gradient_accumulation, use_checkpointing, tile).
 std::string out_of_memory_message(const OutOfMemoryContext& context);
 
+// Steps in a row with a non-finite loss or gradient after which a run stops (saving the last
+// good state first).
+inline constexpr int kMaxNonfiniteSteps = 10;
+
 class TrainStepStage : public Stage {
  public:
   static StageSchema schema();

@@ -5,15 +5,13 @@
 // it, and the checkpoint upscales one of the videos.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -173,25 +171,16 @@ TEST_F(Footage, AnInterruptedConversionLeavesOnlyWholeFiles) {
   const fs::path log = root_ / "stop.log";
   const std::string cmd = std::string(VSR_BINARY) + " convert " + config("stopped", 12).string() +
                           " > " + log.string() + " 2>&1";
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    setpgid(0, 0);
-    execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  testing::Child run(cmd);
   const fs::path gt = root_ / "stopped/Universal/Mastermodell/Learn/Patches/GT";
   for (int i = 0; i < 600 && (!fs::exists(gt) || fs::is_empty(gt)); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  kill(pid, SIGINT);
-  int status = 0;
-  for (int i = 0; i < 600 && waitpid(pid, &status, WNOHANG) == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_TRUE(WIFEXITED(status)) << "did not stop within a minute";
+  run.signal(SIGINT);
+  const std::optional<int> code = run.wait(std::chrono::seconds(60));
+  ASSERT_TRUE(code.has_value()) << "did not stop within a minute";
   // 130 when the signal came in time; 0 when the small job had already finished.
-  EXPECT_THAT(WEXITSTATUS(status), ::testing::AnyOf(0, 130)) << read_text(log);
+  EXPECT_THAT(*code, ::testing::AnyOf(0, 130)) << read_text(log);
   for (const auto& e : fs::recursive_directory_iterator(root_ / "stopped")) {
     EXPECT_THAT(e.path().filename().string(), ::testing::Not(HasSubstr(".tmp"))) << e.path();
     if (e.path().extension() == ".png") {

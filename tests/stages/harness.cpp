@@ -77,7 +77,8 @@ const Registry& stage_test_registry() {
   return registry;
 }
 
-std::unique_ptr<Stage> make_stage(const std::string& type, const json& params) {
+std::unique_ptr<Stage> make_stage(const std::string& type, const json& params,
+                                  std::atomic<bool>* stop) {
   const json doc = {{"version", 1},
                     {"stages", {{{"name", "x"}, {"type", type}, {"params", params}}}},
                     {"edges", json::array()}};
@@ -93,6 +94,7 @@ std::unique_ptr<Stage> make_stage(const std::string& type, const json& params) {
   ctx.name = "x";
   ctx.type = type;
   ctx.params = params_filled;
+  ctx.stop = stop;
   return Registry::global().get(type).factory(ctx);
 }
 

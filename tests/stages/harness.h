@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -44,8 +45,10 @@ class CapturingEmitter : public Emitter {
   std::mutex mutex_;
 };
 
-// Builds the stage `type` from `params` (defaults filled in) with the global registry.
-std::unique_ptr<Stage> make_stage(const std::string& type, const json& params = json::object());
+// Builds the stage `type` from `params` (defaults filled in) with the global registry; `stop`
+// is its pipeline's stop flag (StageContext::stop), if the test plays one.
+std::unique_ptr<Stage> make_stage(const std::string& type, const json& params = json::object(),
+                                  std::atomic<bool>* stop = nullptr);
 
 // The largest difference of two images at one pixel and channel; expects one size and type.
 double max_abs_diff(const cv::Mat& a, const cv::Mat& b);

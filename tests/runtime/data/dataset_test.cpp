@@ -182,11 +182,20 @@ TEST_F(DatasetScanTest, ListImagesSortedAndFiltered) {
   touch(val / "b.jpg");
   touch(val / "a.png");
   touch(val / "readme.md");
-  fs::create_directories(val / "sub.png");
+  fs::create_directories(val / "sub");
   const auto files = list_images(val);
   ASSERT_EQ(files.size(), 2u);
   EXPECT_EQ(files[0], val / "a.png");
   EXPECT_EQ(files[1], val / "b.jpg");
+  // Named like an image but a folder: an error naming it, not a file silently missing.
+  fs::create_directories(val / "sub.png");
+  try {
+    list_images(val);
+    FAIL() << "a folder named like an image was skipped";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr((val / "sub.png").string() + " is a folder, not an image"));
+  }
+  fs::remove(val / "sub.png");
   fs::create_directories(root_ / "empty");
   EXPECT_TRUE(list_images(root_ / "empty").empty());
   try {

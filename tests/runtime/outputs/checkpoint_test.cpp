@@ -122,9 +122,9 @@ TEST(Checkpoint, WriteIsAtomic) {
   fs::create_directories(blocked / "x");
   try {
     save_checkpoint(blocked, first);
-    FAIL() << "expected DataError";
-  } catch (const DataError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("blocked.pth"));
+    FAIL() << "expected OutputError";
+  } catch (const OutputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("cannot write " + blocked.string() + ": renaming"));
   }
   EXPECT_TRUE(fs::is_directory(blocked));
   EXPECT_EQ(names_in(dir), (std::vector<std::string>{"blocked.pth", "checkpoint_step_000001.pth"}));

@@ -171,6 +171,57 @@ TEST_F(CheckpointStageTest, HeldSnapshotsAreReleasedAndBounded) {
   EXPECT_FALSE(sent.back().expired());
 }
 
+TEST_F(CheckpointStageTest, AResumedRunKeepsTheBestSoFarAndStoresTheRunParams) {
+  const fs::path dir = fresh_dir("vsr_ckpt_stage_resume");
+  fs::create_directories(dir);
+  // The earlier run: best 30 dB at step 4, its checkpoint of step 6.
+  CheckpointData earlier = *snapshot(6, true, false);
+  earlier.best_step = 4;
+  earlier.best_psnr = 30.0;
+  save_checkpoint(dir / "checkpoint_step_000006.pth", earlier);
+  stage_ =
+      testing::make_stage("checkpoint", {{"dir", dir.string()},
+                                         {"resume", (dir / "checkpoint_step_000006.pth").string()},
+                                         {"run_params", "{\"stages\": {}}"}});
+  stage_->open();
+  send(snapshot(8, true, true));
+  send(result(8, 29.0));  // worse than the earlier run's best: no best.pth
+  EXPECT_FALSE(fs::exists(dir / "best.pth"));
+  const CheckpointData eight = load_checkpoint(dir / "checkpoint_step_000008.pth");
+  EXPECT_EQ(eight.best_step, 4);
+  EXPECT_DOUBLE_EQ(eight.best_psnr, 30.0);
+  EXPECT_EQ(eight.run_params, "{\"stages\": {}}");
+  send(snapshot(10, false, true));
+  send(result(10, 31.0));
+  EXPECT_EQ(load_checkpoint(dir / "best.pth").step, 10);
+}
+
+TEST(CheckpointStageSchema, AFolderWithCheckpointsOrWithoutRoomIsRefusedBeforeTheRun) {
+  const fs::path dir = fresh_dir("vsr_ckpt_stage_world");
+  auto problems = [&](const json& params) {
+    const json doc = {{"version", 1},
+                      {"stages", {{{"name", "c"}, {"type", "checkpoint"}, {"params", params}}}},
+                      {"edges", json::array()}};
+    std::string text;
+    for (const auto& p : check_spec(doc, Registry::global(), nullptr)) {
+      if (p.world) text += p.message + "\n";
+    }
+    return text;
+  };
+  EXPECT_EQ(problems({{"dir", dir.string()}, {"min_free_bytes", 1 << 20}}), "");
+  EXPECT_THAT(problems({{"dir", dir.string()}, {"min_free_bytes", std::int64_t{1} << 60}}),
+              HasSubstr("free, and a few checkpoints of this model need 1073741824.00 GiB; free "
+                        "some space or train into another folder"));
+  fs::create_directories(dir);
+  save_checkpoint(dir / "checkpoint_step_000010.pth", *snapshot(10, true, false));
+  EXPECT_THAT(problems({{"dir", dir.string()}}),
+              HasSubstr("already holds checkpoints of an earlier run (1, the newest "
+                        "checkpoint_step_000010.pth); continue that run with --resume auto"));
+  EXPECT_EQ(
+      problems({{"dir", dir.string()}, {"resume", (dir / "checkpoint_step_000010.pth").string()}}),
+      "");
+}
+
 TEST(CheckpointStageSchema, DirIsRequired) {
   try {
     testing::make_stage("checkpoint", {{"keep_last", 1}});

@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "runtime/data/pixels.h"
 #include "runtime/model/model.h"
 #include "runtime/model/optim.h"
+#include "runtime/outputs/checkpoint.h"
 #include "stages/data/messages.h"
 #include "stages/train/messages.h"
 #include "stages/train/train_step.h"
@@ -23,6 +26,7 @@
 namespace vsr {
 namespace {
 
+namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
 constexpr int kFrames = 3;
@@ -227,19 +231,117 @@ TEST(TrainStepStage, NonFiniteStepsAreSkippedAndTenInARowStopTheRun) {
         << before.optimizer_state[i].first;
   }
 
-  // Steps 2..10 are skipped; the tenth non-finite step in a row (step 11) ends the run.
+  // Steps 2..10 are skipped; the tenth non-finite step in a row (step 11) ends the run: its
+  // snapshot is a checkpoint of the last good weights, later input is dropped, and close()
+  // (once the graph has drained, so the checkpoint is written) throws the advice.
   for (std::int64_t seq = 2; seq <= 9; ++seq) {
     stage->process(0, micro_batch(seq, seq, 0, 1, bad_lr.lr, bad_lr.gt), out);
   }
   EXPECT_TRUE(split_ports(out).events.back()->skipped);
   EXPECT_EQ(split_ports(out).events.back()->step, 10);
+  stage->process(0, micro_batch(10, 10, 0, 1, bad_lr.lr, bad_lr.gt), out);
+  const Emitted last = split_ports(out);
+  const ModelSnapshot& saved = *last.snapshots.back();
+  EXPECT_EQ(saved.step, 11);
+  EXPECT_TRUE(saved.checkpoint);
+  EXPECT_FALSE(saved.validate);
+  EXPECT_EQ(saved.nonfinite_streak, 0);  // a resumed run starts a new count
+  for (std::size_t i = 0; i < before.model.size(); ++i) {
+    EXPECT_TRUE(at::equal(saved.model[i].second, before.model[i].second)) << before.model[i].first;
+  }
+  const std::size_t events = last.events.size();
+  stage->process(0, micro_batch(11, 11, 0, 1, good.lr, good.gt), out);
+  EXPECT_EQ(split_ports(out).events.size(), events);  // dropped
   try {
-    stage->process(0, micro_batch(10, 10, 0, 1, bad_lr.lr, bad_lr.gt), out);
+    stage->close(true);
     FAIL() << "expected RunError";
   } catch (const RunError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("not finite for 10 steps in a row (step 11)"));
+    EXPECT_THAT(e.what(), HasSubstr("not finite for 10 steps in a row (steps 2-11)"));
+    EXPECT_THAT(e.what(), HasSubstr("the last good state is saved as checkpoint_step_000011.pth"));
     EXPECT_THAT(e.what(), HasSubstr("TRAINING.learning_rate"));
+    EXPECT_THAT(e.what(), HasSubstr("--resume"));
   }
+}
+
+void expect_same_tensors(const CheckpointData::Named& a, const CheckpointData::Named& b,
+                         const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].first, b[i].first) << what;
+    EXPECT_TRUE(at::equal(a[i].second, b[i].second)) << what << " " << a[i].first;
+  }
+}
+
+TEST(TrainStepStage, ResumedFromAStepCheckpointItTrainsBitForBitLikeTheStraightRun) {
+  const json params = train_params({{"total_steps", 5},
+                                    {"checkpoint_interval", 2},
+                                    {"optim", {{"ema_decay", 0.9}, {"warmup_steps", 2}}}});
+  auto feed = [](Stage& stage, testing::CapturingEmitter& out, int from, int to) {
+    for (int step = from, seq = 0; step < to; ++step, ++seq) {
+      const Samples s = samples(2, 40 + step);  // the same data for a step in both runs
+      stage.process(0, micro_batch(seq, step, 0, 1, s.lr, s.gt), out);
+    }
+  };
+  auto straight = testing::make_stage("train_step", params);
+  straight->open();
+  testing::CapturingEmitter a;
+  feed(*straight, a, 0, 5);
+  const Emitted ea = split_ports(a);
+  ASSERT_EQ(ea.snapshots.front()->step, 2);
+  const fs::path file = fs::path(::testing::TempDir()) / "resume_unit_step2.pth";
+  save_checkpoint(file, *ea.snapshots.front());
+
+  json resumed_params = params;
+  resumed_params["model"]["resume"] = file.string();
+  auto resumed = testing::make_stage("train_step", resumed_params);
+  resumed->open();
+  testing::CapturingEmitter b;
+  feed(*resumed, b, 2, 5);
+  const Emitted eb = split_ports(b);
+  ASSERT_EQ(eb.events.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(eb.events[i]->step, ea.events[i + 2]->step);
+    EXPECT_EQ(eb.events[i]->loss, ea.events[i + 2]->loss) << "step " << eb.events[i]->step;
+    EXPECT_EQ(eb.events[i]->lr, ea.events[i + 2]->lr);
+  }
+  const ModelSnapshot& x = *ea.snapshots.back();
+  const ModelSnapshot& y = *eb.snapshots.back();
+  ASSERT_EQ(y.step, 5);
+  expect_same_tensors(x.model, y.model, "model");
+  expect_same_tensors(x.ema, y.ema, "ema");
+  expect_same_tensors(x.optimizer_state, y.optimizer_state, "optimizer");
+
+  // A run whose first micro-batch is not the checkpoint's next step is refused.
+  auto wrong = testing::make_stage("train_step", resumed_params);
+  wrong->open();
+  testing::CapturingEmitter c;
+  try {
+    feed(*wrong, c, 0, 1);
+    FAIL() << "expected RunError";
+  } catch (const RunError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("continues from step 2"));
+  }
+}
+
+TEST(TrainStepStage, AStopRequestSavesTheStepThatFinishesAndDropsTheRest) {
+  std::atomic<bool> stop{false};
+  testing::CapturingEmitter out;
+  auto stage = testing::make_stage("train_step", train_params({{"total_steps", 100}}), &stop);
+  stage->open();
+  const Samples s = samples(2, 7);
+  stage->process(0, micro_batch(0, 0, 0, 2, s.lr, s.gt), out);
+  stop = true;  // between the two micro-batches of step 1
+  stage->process(0, micro_batch(1, 0, 1, 2, s.lr, s.gt), out);
+  stage->process(0, micro_batch(2, 1, 0, 2, s.lr, s.gt), out);
+  stage->process(0, micro_batch(3, 1, 1, 2, s.lr, s.gt), out);
+  const Emitted e = split_ports(out);
+  ASSERT_EQ(e.events.size(), 1u);  // step 2 was dropped
+  ASSERT_EQ(e.snapshots.size(), 1u);
+  EXPECT_EQ(e.snapshots[0]->step, 1);
+  EXPECT_TRUE(e.snapshots[0]->checkpoint);
+  EXPECT_FALSE(e.snapshots[0]->validate);
+  EXPECT_FALSE(e.snapshots[0]->final);
+  EXPECT_NO_THROW(stage->close(true));
 }
 
 TEST(TrainStepStage, SnapshotsCarryTheStepItsPurposeTheArchitectureAndTheTrainingState) {
