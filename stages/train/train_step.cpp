@@ -315,8 +315,10 @@ void TrainStepStage::process(std::size_t, const Message& in, Emitter& out) {
   if (!s.device->is_cuda()) return run(*mb, std::move(upload), out);  // one ahead on CUDA only
   std::optional<State::Held> previous = std::exchange(s.held, State::Held{mb, std::move(upload)});
   if (previous) run(*previous->batch, std::move(previous->upload), out);
-  // Nothing follows the run's last micro-batch: compute it now.
-  if (mb->step + 1 >= s.total_steps && mb->micro + 1 >= mb->accum) {
+  // Nothing follows the run's last micro-batch, nor (after a stop request) the last of a step:
+  // compute it now, so that the step finishes and is saved.
+  if ((mb->step + 1 >= s.total_steps || s.ctx.stop_requested()) && mb->micro + 1 >= mb->accum &&
+      !s.stopped) {
     State::Held last = std::move(*s.held);
     s.held.reset();
     run(*last.batch, std::move(last.upload), out);

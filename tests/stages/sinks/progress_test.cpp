@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <sstream>
 
 #include "common/errors.h"
@@ -29,7 +30,7 @@ StageContext progress_context(json params) {
   return ctx;
 }
 
-Message step_event(std::int64_t step, std::int64_t total, double loss) {
+StepEvent event(std::int64_t step, std::int64_t total, double loss) {
   StepEvent e;
   e.step = step;
   e.total_steps = total;
@@ -38,7 +39,11 @@ Message step_event(std::int64_t step, std::int64_t total, double loss) {
   e.lr = 1e-4;
   e.compute_s = 0.9;
   e.wait_s = 0.1;
-  return Message::make(e);
+  return e;
+}
+
+Message step_event(std::int64_t step, std::int64_t total, double loss) {
+  return Message::make(event(step, total, loss));
 }
 
 Message val_result() {
@@ -65,12 +70,7 @@ TEST(Progress, ShowsThePeakMemoryOfTheDeviceOrTheProcess) {
                         /*live=*/false);
     testing::CapturingEmitter out;
     for (int s = 1; s <= 2; ++s) {
-      StepEvent e;
-      e.step = s;
-      e.total_steps = 2;
-      e.samples = 4;
-      e.loss = 0.5;
-      e.compute_s = 1;
+      StepEvent e = event(s, 2, 0.5);
       e.peak_memory_bytes = std::int64_t{3} << 29;  // 1.5 GiB
       e.memory_on_device = on_device;
       stage.process(0, Message::make(e), out);
@@ -98,6 +98,22 @@ TEST(Progress, PlainLinesPerIntervalAndValidation) {
                 "step 10/10 | loss 0.0312 (smoothed EMA 0.98) | lr 1.00e-04 | 4.0 samples/s | "
                 "data wait 10% | ETA 0:00:00"}));
   EXPECT_TRUE(out.messages.empty());
+}
+
+TEST(Progress, SkippedNonFiniteStepsAreCounted) {
+  std::ostringstream text;
+  ProgressStage stage(progress_context({{"total_steps", 4}, {"log_interval", 2}}), text,
+                      /*live=*/false);
+  testing::CapturingEmitter out;
+  for (int s = 1; s <= 4; ++s) {
+    StepEvent e = event(s, 4, s == 2 || s == 3 ? std::nan("") : 0.02);
+    e.skipped = s == 2 || s == 3;
+    stage.process(0, Message::make(e), out);
+  }
+  const auto l = lines(text.str());
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_THAT(l[0], HasSubstr("| skipped 1 (non-finite)"));
+  EXPECT_THAT(l[1], HasSubstr("| skipped 2 (non-finite)"));
 }
 
 TEST(Progress, LossIsABiasCorrectedMovingAverageAndTotalComesFromEvents) {

@@ -134,5 +134,32 @@ TEST(TensorBoardStage, ClosingMidIntervalWritesThePartialInterval) {
   EXPECT_EQ(losses, 1);
 }
 
+TEST(TensorBoardStage, SkippedStepsAreCountedAndAResumedRunStartsWithASessionStart) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "vsr_tb_stage_resumed";
+  fs::remove_all(dir);
+  auto stage = testing::make_stage("tensorboard",
+                                   {{"dir", dir.string()}, {"log_interval", 2}, {"start_step", 6}});
+  testing::CapturingEmitter out;
+  stage->open();
+  for (std::int64_t s = 7; s <= 10; ++s) {
+    auto e = std::make_shared<StepEvent>(*step_event(s, 0.5));
+    e->total_steps = 10;
+    e->skipped = s == 7 || s == 9;
+    stage->process(0, Message::of<StepEvent>(e), out);
+  }
+  stage->close(true);
+  const auto records = read_event_file(only_event_file(dir));
+  ASSERT_GE(records.size(), 2u);
+  EXPECT_EQ(records[0].file_version, "brain.Event:2");
+  EXPECT_TRUE(records[1].session_start);  // TensorBoard drops older events of steps >= 7
+  EXPECT_EQ(records[1].step, 7);
+  std::vector<std::pair<std::int64_t, float>> skipped;
+  for (const auto& r : records) {
+    if (r.tag == "train/skipped_steps") skipped.emplace_back(r.step, r.scalar);
+  }
+  EXPECT_THAT(skipped, ElementsAre(std::make_pair(std::int64_t{8}, 1.0f),
+                                   std::make_pair(std::int64_t{10}, 2.0f)));
+}
+
 }  // namespace
 }  // namespace vsr
