@@ -83,6 +83,7 @@ void TensorBoardStage::on_step(const StepEvent& e) {
     ++loss_steps_;
   }
   if (e.skipped) ++skipped_total_;
+  effective_batch_[e.format] = e.samples;
   lr_ = e.lr;
   peak_memory_ = e.peak_memory_bytes;
   memory_on_device_ = e.memory_on_device;
@@ -102,6 +103,12 @@ void TensorBoardStage::write_interval() {
     writer_->add_scalar("train/data_wait_fraction", throughput_.wait_fraction(), last_step_);
   }
   writer_->add_scalar("train/grad_norm", grad_norm_ / steps_, last_step_);
+  // Samples per optimizer step (batch_size x gradient_accumulation) of the formats trained in
+  // the interval.
+  for (const auto& [format, samples] : effective_batch_) {
+    writer_->add_scalar("train/effective_batch/" + format, static_cast<float>(samples), last_step_);
+  }
+  effective_batch_.clear();
   // Steps skipped for a non-finite loss or gradient (or an fp16 overflow), since the start.
   if (skipped_total_ > 0) {
     writer_->add_scalar("train/skipped_steps", static_cast<float>(skipped_total_), last_step_);
@@ -120,17 +127,36 @@ void TensorBoardStage::on_result(const ValResult& r) {
   writer_->add_scalar("val/psnr_y", r.psnr_y, r.step);
   writer_->add_scalar("val/ssim", r.ssim, r.step);
   writer_->add_scalar("val/bicubic_psnr", r.bicubic_psnr, r.step);
+  writer_->add_scalar("val/bicubic_psnr_y", r.bicubic_psnr_y, r.step);
   writer_->add_scalar("val/psnr_gain_over_bicubic", r.psnr - r.bicubic_psnr, r.step);
   writer_->flush();
 }
 
 void TensorBoardStage::on_images(const ValImages& images) {
+  auto find = [&](const std::string& name) -> const cv::Mat* {
+    for (const auto& [n, image] : images.images) {
+      if (n == name && !image.empty()) return &image;
+    }
+    return nullptr;
+  };
   int written = 0;
   for (const auto& [name, image] : images.images) {
     if (written >= max_images_) break;
     if (name.rfind("pred_", 0) != 0 || image.empty()) continue;
-    writer_->add_image("val_images/" + name, encode_png(image), image.rows, image.cols,
-                       images.step);
+    const std::string index = name.substr(5);
+    const cv::Mat* bicubic = find("bicubic_" + index);
+    const cv::Mat* gt = find("gt_" + index);
+    if (bicubic && gt && bicubic->size() == image.size() && gt->size() == image.size() &&
+        bicubic->type() == image.type() && gt->type() == image.type()) {
+      // pred | bicubic | GT side by side, as BasicSR and traiNNer users compare them.
+      cv::Mat strip;
+      cv::hconcat(std::vector<cv::Mat>{image, *bicubic, *gt}, strip);
+      writer_->add_image("val_images/pred_bicubic_gt_" + index, encode_png(strip), strip.rows,
+                         strip.cols, images.step);
+    } else {
+      writer_->add_image("val_images/" + name, encode_png(image), image.rows, image.cols,
+                         images.step);
+    }
     ++written;
   }
   if (written > 0) writer_->flush();

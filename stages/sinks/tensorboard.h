@@ -1,10 +1,13 @@
 // tensorboard: writes <dir>/events.out.tfevents.<time>.<host> (runtime/outputs/tensorboard.h).
 // Every log_interval steps (and at the last step): train/loss (mean over the interval, skipped
 // fp16 steps left out), train/lr, train/samples_per_s, train/data_wait_fraction
-// (wait / (wait + compute) over the interval), train/grad_norm (mean). Per validation:
-// val/psnr, val/psnr_y, val/ssim, val/bicubic_psnr, val/psnr_gain_over_bicubic, and the
-// first `max_images` pred_* images of ValImages as PNG image summaries. Flushed after each
-// validation and on close.
+// (wait / (wait + compute) over the interval), train/grad_norm (mean),
+// train/effective_batch/<format> (samples per step of each format trained in the interval) and
+// train/skipped_steps (non-finite steps so far, once there is one). Per validation: val/psnr,
+// val/psnr_y, val/ssim, val/bicubic_psnr, val/bicubic_psnr_y, val/psnr_gain_over_bicubic, and
+// for the first `max_images` pred_NNN images of ValImages a PNG image summary: the strip
+// pred | bicubic | GT (val_images/pred_bicubic_gt_NNN) when bicubic_NNN and gt_NNN are there,
+// else pred alone (val_images/pred_NNN). Flushed after each validation and on close.
 //
 //   {"name": "tensorboard", "type": "tensorboard",
 //    "params": {"dir": "experiments/x/tensorboard", "log_interval": 100, "max_images": 3}}
@@ -12,6 +15,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 
 #include "graph/stage.h"
@@ -41,6 +45,7 @@ class TensorBoardStage : public Stage {
   std::int64_t start_step_;
   std::unique_ptr<TensorBoardWriter> writer_;
   std::int64_t skipped_total_ = 0;
+  std::map<std::string, int> effective_batch_;  // format -> samples per step, this interval
 
   // Sums over the steps since the last write.
   std::int64_t last_step_ = 0;

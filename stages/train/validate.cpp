@@ -34,7 +34,7 @@ StageSchema ValidateStage::schema() {
        "pairs")
       .input<ModelSnapshot>("in", "snapshots; those with validate=false are ignored")
       .output<ValResult>("out", "mean metrics over the validation set")
-      .output<ValImages>("images", "pred_NNN and gt_NNN images to write")
+      .output<ValImages>("images", "pred_NNN, bicubic_NNN and gt_NNN images to write")
       .required("val_dir", ParamType::kString, "folder of validation GT images (Val/GT)")
       .non_empty()
       .existing_dir("validation folder");
@@ -74,6 +74,7 @@ struct ValidateStage::Impl {
   struct Image {
     cv::Mat gt;        // cropped to a multiple of scale
     torch::Tensor lr;  // [1,T,3,h,w] on the CPU
+    cv::Mat bicubic;   // the centre frame upscaled, clamped to [0, 1]
   };
 
   fs::path val_dir;
@@ -133,8 +134,8 @@ void ValidateStage::open() {
     const cv::Mat gt = read_image_rgb(file);
     check_val_image_size(gt.size(), m.scale, file.string());
     ValSample s = make_val_lr_frames(gt, m.shifts, m.scale);
-    Impl::Image img{s.gt, frames_to_tensor(s.frames)};
     const cv::Mat bicubic = clamp01(bicubic_upscale(s.frames[s.frames.size() / 2], m.scale));
+    Impl::Image img{s.gt, frames_to_tensor(s.frames), bicubic};
     bp += psnr(bicubic, img.gt, m.scale);
     bpy += psnr_y(bicubic, img.gt, m.scale);
     bs += ssim_y(bicubic, img.gt, m.scale);
@@ -187,6 +188,7 @@ void ValidateStage::process(std::size_t, const Message& in, Emitter& out) {
       if (i < keep) {
         const std::string index = zero_padded(static_cast<long long>(i), 3);
         images->images.emplace_back("pred_" + index, pred);
+        images->images.emplace_back("bicubic_" + index, img.bicubic);
         images->images.emplace_back("gt_" + index, img.gt);
       }
     }

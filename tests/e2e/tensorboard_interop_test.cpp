@@ -16,6 +16,7 @@
 
 #include "runtime/outputs/tensorboard.h"
 #include "tests/support/command.h"
+#include "tests/support/mock_dataset.h"
 
 namespace vsr {
 namespace {
@@ -73,7 +74,65 @@ TEST(TensorBoardInterop, ScalarsImagesAndAResumedRunAsTensorBoardReadsThem) {
   }
   const auto& images = seen.at("images").at("val_images/pred_000");
   ASSERT_EQ(images.size(), 1u);
-  EXPECT_EQ(images[0], nlohmann::json::array({4, 4, 3, png.size()}));
+  EXPECT_EQ(images[0], nlohmann::json::array({4, 4, 3, png.size(), 4, 3}));
+}
+
+// A real run: the demo config shrunk to seconds, read back by tensorboard.
+class TensorBoardRun : public testing::MockDatasetSuite<TensorBoardRun> {
+ public:
+  static constexpr const char* kDatasetName = "vsr_e2e_tensorboard";
+  static testing::MockDatasetOptions dataset_options() {
+    return {{"small_540"}, {7}, /*count=*/4, /*val_count=*/1, /*seed=*/5};
+  }
+};
+
+TEST_F(TensorBoardRun, ARunsScalarsAndValidationStripsAsTensorBoardReadsThem) {
+  ASSERT_TRUE(fs::exists(kPython)) << kPython << " is missing: run scripts/setup.sh";
+  std::string cmd = std::string(VSR_BINARY) + " run " + (kSource / "configs/demo.yaml").string();
+  for (const std::string& set :
+       {"DATA.data_root=" + root_.string(), "OUTPUT.experiments_root=" + (root_ / "exp").string(),
+        std::string("OUTPUT.experiment_name=tb"), std::string("TRAINING.total_steps=6"),
+        std::string("TRAINING.warmup_steps=2"), std::string("TRAINING.batch_size.small_540=2"),
+        std::string("TRAINING.gradient_accumulation.small_540=2"),
+        std::string("DATA.augmentation.crop=48"), std::string("MODEL.base_channels=8"),
+        std::string("MODEL.num_blocks=1"), std::string("VALIDATION.val_interval=3"),
+        std::string("LOGGING.log_interval=2")}) {
+    cmd += " --set " + set;
+  }
+  const testing::CommandResult r = testing::run_command(cmd + " 2>&1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json seen = read_with_tensorboard(root_ / "exp/tb/tensorboard");
+  const auto& scalars = seen.at("scalars");
+  auto steps = [&](const std::string& tag) {
+    std::vector<int> out;
+    for (const auto& e : scalars.at(tag)) out.push_back(e.at(0).get<int>());
+    return out;
+  };
+  for (const char* tag :
+       {"train/loss", "train/lr", "train/samples_per_s", "train/data_wait_fraction",
+        "train/grad_norm", "train/effective_batch/small_540", "train/peak_rss_gib"}) {
+    ASSERT_TRUE(scalars.contains(tag)) << tag << " in " << scalars.dump();
+    EXPECT_EQ(steps(tag), (std::vector<int>{2, 4, 6})) << tag;
+  }
+  for (const auto& e : scalars.at("train/effective_batch/small_540")) {
+    EXPECT_EQ(e.at(1).get<double>(), 4.0);  // batch 2 x accumulation 2
+  }
+  for (const auto& e : scalars.at("train/loss")) EXPECT_GT(e.at(1).get<double>(), 0);
+  for (const char* tag : {"val/psnr", "val/psnr_y", "val/ssim", "val/bicubic_psnr",
+                          "val/bicubic_psnr_y", "val/psnr_gain_over_bicubic"}) {
+    ASSERT_TRUE(scalars.contains(tag)) << tag;
+    EXPECT_EQ(steps(tag), (std::vector<int>{3, 6})) << tag;
+  }
+  EXPECT_GT(scalars.at("val/psnr").at(0).at(1).get<double>(), 20);
+  // One validation image (540x540 GT): pred | bicubic | GT, a decodable 1620x540 PNG.
+  const auto& strips = seen.at("images").at("val_images/pred_bicubic_gt_000");
+  ASSERT_EQ(strips.size(), 2u);
+  for (const auto& e : strips) {
+    EXPECT_EQ(e.at(1), 1620);
+    EXPECT_EQ(e.at(2), 540);
+    EXPECT_EQ(e.at(4), 1620);
+    EXPECT_EQ(e.at(5), 540);
+  }
 }
 
 }  // namespace

@@ -22,6 +22,7 @@ std::shared_ptr<const StepEvent> step_event(std::int64_t step, double loss) {
   auto e = std::make_shared<StepEvent>();
   e->step = step;
   e->total_steps = 5;
+  e->format = "small_540";
   e->samples = 4;
   e->loss = loss;
   e->lr = 1e-4 * static_cast<double>(step);
@@ -108,10 +109,12 @@ TEST(TensorBoardStage, WritesTrainScalarsPerIntervalValMetricsAndImages) {
   EXPECT_EQ(scalars["val/psnr_y"], (Series{{4, 29.75f}}));
   EXPECT_EQ(scalars["val/ssim"], (Series{{4, 0.8125f}}));
   EXPECT_EQ(scalars["val/bicubic_psnr"], (Series{{4, 27.25f}}));
+  EXPECT_EQ(scalars["val/bicubic_psnr_y"], (Series{{4, 0.0f}}));
   EXPECT_EQ(scalars["val/psnr_gain_over_bicubic"], (Series{{4, 1.25f}}));
+  EXPECT_EQ(scalars["train/effective_batch/small_540"], (Series{{2, 4.0f}, {4, 4.0f}, {5, 4.0f}}));
   // The peak so far at the interval's last step.
   EXPECT_EQ(scalars["train/peak_device_memory_gib"], (Series{{2, 1.0f}, {4, 2.0f}, {5, 2.5f}}));
-  EXPECT_EQ(scalars.size(), 11u);
+  EXPECT_EQ(scalars.size(), 13u);
 }
 
 TEST(TensorBoardStage, ClosingMidIntervalWritesThePartialInterval) {
@@ -159,6 +162,40 @@ TEST(TensorBoardStage, SkippedStepsAreCountedAndAResumedRunStartsWithASessionSta
   }
   EXPECT_THAT(skipped, ElementsAre(std::make_pair(std::int64_t{8}, 1.0f),
                                    std::make_pair(std::int64_t{10}, 2.0f)));
+}
+
+TEST(TensorBoardStage, ValidationImagesArePredBicubicGtStrips) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "vsr_tb_stage_strip";
+  fs::remove_all(dir);
+  auto stage = testing::make_stage("tensorboard", {{"dir", dir.string()}, {"max_images", 1}});
+  testing::CapturingEmitter out;
+  stage->open();
+  auto images = std::make_shared<ValImages>();
+  images->step = 10;
+  for (const char* index : {"000", "001"}) {
+    images->images.emplace_back(std::string("pred_") + index,
+                                cv::Mat(6, 8, CV_32FC3, cv::Scalar(1.0, 0.0, 0.0)));
+    images->images.emplace_back(std::string("bicubic_") + index,
+                                cv::Mat(6, 8, CV_32FC3, cv::Scalar(0.0, 1.0, 0.0)));
+    images->images.emplace_back(std::string("gt_") + index,
+                                cv::Mat(6, 8, CV_32FC3, cv::Scalar(0.0, 0.0, 1.0)));
+  }
+  stage->process(2, Message::of<ValImages>(images), out);
+  stage->close(true);
+  std::vector<std::string> tags;
+  for (const auto& r : read_event_file(only_event_file(dir))) {
+    if (!r.has_image) continue;
+    tags.push_back(r.tag);
+    EXPECT_EQ(r.image_width, 24);
+    EXPECT_EQ(r.image_height, 6);
+    const cv::Mat png =
+        cv::imdecode(std::vector<uchar>(r.image_png.begin(), r.image_png.end()), cv::IMREAD_COLOR);
+    ASSERT_EQ(png.size(), cv::Size(24, 6));
+    EXPECT_EQ(png.at<cv::Vec3b>(3, 2), cv::Vec3b(0, 0, 255));   // pred: red (BGR)
+    EXPECT_EQ(png.at<cv::Vec3b>(3, 10), cv::Vec3b(0, 255, 0));  // bicubic: green
+    EXPECT_EQ(png.at<cv::Vec3b>(3, 18), cv::Vec3b(255, 0, 0));  // GT: blue
+  }
+  EXPECT_THAT(tags, ElementsAre("val_images/pred_bicubic_gt_000"));  // max_images 1
 }
 
 }  // namespace

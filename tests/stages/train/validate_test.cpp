@@ -159,13 +159,15 @@ TEST_F(ValidateStageTest, UntrainedModelScoresExactlyBicubic) {
   EXPECT_GE(r.result->seconds, 0);
 }
 
-TEST_F(ValidateStageTest, SavesPredAndGtPairsAtTheCroppedSize) {
+TEST_F(ValidateStageTest, SavesPredBicubicAndGtAtTheCroppedSize) {
   const ValRun all = run(snapshot(true));
-  ASSERT_EQ(all.images->images.size(), 6u);
+  ASSERT_EQ(all.images->images.size(), 9u);
   EXPECT_EQ(all.images->step, 500);
   EXPECT_EQ(all.images->images[0].first, "pred_000");
-  EXPECT_EQ(all.images->images[1].first, "gt_000");
-  EXPECT_EQ(all.images->images[5].first, "gt_002");
+  EXPECT_EQ(all.images->images[1].first, "bicubic_000");
+  EXPECT_EQ(all.images->images[2].first, "gt_000");
+  EXPECT_EQ(all.images->images[8].first, "gt_002");
+  EXPECT_EQ(image(all, "bicubic_001").size(), cv::Size(93, 72));
   EXPECT_EQ(image(all, "pred_001").size(), cv::Size(93, 72));
   EXPECT_EQ(image(all, "gt_001").size(), cv::Size(93, 72));
   EXPECT_EQ(image(all, "pred_002").size(), cv::Size(60, 66));
@@ -177,7 +179,7 @@ TEST_F(ValidateStageTest, SavesPredAndGtPairsAtTheCroppedSize) {
 
   // num_images limits what is saved, never what is evaluated.
   const ValRun one = run(snapshot(true), {{"num_images", 1}});
-  ASSERT_EQ(one.images->images.size(), 2u);
+  ASSERT_EQ(one.images->images.size(), 3u);
   EXPECT_EQ(one.result->images, 3);
   EXPECT_DOUBLE_EQ(one.result->psnr, all.result->psnr);
 }
