@@ -28,13 +28,14 @@ fi
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$root/.venv-test"
-# jsonschema and PyYAML (config schema tests) and tensorboard (its reader of our event files),
+# jsonschema and PyYAML (config schema tests), tensorboard (its reader of our event files) and
+# safetensors (its reader of our exports),
 # with their own dependencies pinned too: the same versions on every machine.
 python_pins=(
   jsonschema==4.26.0 PyYAML==6.0.3
   attrs==26.1.0 jsonschema-specifications==2025.9.1 referencing==0.37.0 rpds-py==2026.9.1
   typing_extensions==4.16.0
-  tensorboard==2.21.0
+  tensorboard==2.21.0 safetensors==0.8.0
   absl-py==2.5.1 grpcio==1.85.3 Markdown==3.11.3 MarkupSafe==3.0.4 numpy==2.4.6 packaging==26.4
   pillow==13.0.0 protobuf==7.36.2 tensorboard-data-server==0.7.2 Werkzeug==3.1.9
 )
@@ -46,7 +47,7 @@ EOF
 then
   echo "setup: test venv present (.venv-test)"
 else
-  echo "setup: installing jsonschema, PyYAML and tensorboard (pinned) into .venv-test"
+  echo "setup: installing jsonschema, PyYAML, tensorboard and safetensors (pinned) into .venv-test"
   [[ -x $venv/bin/pip ]] || /usr/bin/python3 -m venv --clear "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "${python_pins[@]}"
 fi

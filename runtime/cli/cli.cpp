@@ -30,6 +30,7 @@
 #include "runtime/io/fileio.h"
 #include "runtime/io/version.h"
 #include "runtime/outputs/checkpoint.h"
+#include "runtime/outputs/safetensors.h"
 #include "runtime/outputs/tensorboard.h"
 
 namespace vsr {
@@ -74,6 +75,9 @@ const char kUsage[] =
     "                                 trained checkpoint into a video (codec by extension:\n"
     "                                 .mp4 .m4v .mov .avi .mkv .webm) or a folder of\n"
     "                                 <frame name>.png\n"
+    "  export CHECKPOINT --to FILE.safetensors [--weights ema|model]\n"
+    "                                 the weights (EMA by default, when the run kept them)\n"
+    "                                 as .safetensors with the architecture in its metadata\n"
     "  selftest [--keep DIR]          check this installation end to end on mock data\n"
     "  --version                      print the version\n"
     "\n"
@@ -590,6 +594,56 @@ int cmd_upscale(const Args& a) {
   return 0;
 }
 
+std::string fs_extension(const std::string& path) {
+  return std::filesystem::path(path).extension().string();
+}
+
+// `vsr_flow export CKPT --to FILE`: the weights for other tools (runtime/outputs/safetensors.h).
+int cmd_export(const Args& a) {
+  if (a.positional.size() != 1) {
+    throw UsageError("'export' takes one CHECKPOINT path, got " +
+                     std::to_string(a.positional.size()));
+  }
+  if (!a.options.count("--to")) throw UsageError("export needs --to FILE.safetensors");
+  const std::string to = a.options.at("--to");
+  if (fs_extension(to) != ".safetensors") {
+    throw UsageError("--to " + to +
+                     ": export writes .safetensors files (the state dict with the architecture "
+                     "in its metadata); .pth and .onnx export are not built yet");
+  }
+  const std::string weights = a.options.count("--weights") ? a.options.at("--weights") : "ema";
+  if (weights != "ema" && weights != "model") {
+    throw UsageError("--weights takes ema or model, got " + weights);
+  }
+  const std::string& path = a.positional[0];
+  const CheckpointData c = load_checkpoint(path);
+  if (c.frames <= 0 || c.scale <= 0 || c.base_channels <= 0 || c.num_blocks <= 0) {
+    throw DataError("checkpoint " + path +
+                        " has no architecture (arch); export takes a checkpoint written by "
+                        "vsr_flow training",
+                    path);
+  }
+  const bool ema = weights == "ema" && !c.ema.empty();
+  const json arch = {{"base_channels", c.base_channels},
+                     {"num_blocks", c.num_blocks},
+                     {"scale", c.scale},
+                     {"frames", c.frames}};
+  save_safetensors(to, ema ? c.ema : c.model,
+                   {{"format", "pt"},
+                    {"arch", arch.dump()},
+                    {"scale", std::to_string(c.scale)},
+                    {"frames", std::to_string(c.frames)},
+                    {"step", std::to_string(c.step)},
+                    {"weights", ema ? "ema" : "model"},
+                    {"vsr_flow_version", version_string()},
+                    {"config", c.config}});
+  std::cout << "export: " << path << " (step " << c.step << ", x" << c.scale << ", " << c.frames
+            << " frames, " << (ema ? "EMA" : "model") << " weights"
+            << (weights == "ema" && !ema ? ": the run kept no EMA" : "") << ") -> " << to << " ("
+            << (ema ? c.ema : c.model).size() << " tensors)\n";
+  return 0;
+}
+
 }  // namespace
 
 int cli_main(int argc, char** argv) {
@@ -610,7 +664,7 @@ int cli_main(int argc, char** argv) {
                      "--count",         "--val-count", "--scale",      "--seed",    "--set",
                      "--keep",          "--report",    "--input",      "--output",  "--tile",
                      "--tile-overlap",  "--device",    "--threads",    "--weights", "--precision",
-                     "--cut-threshold", "--fps",       "--resume"});
+                     "--cut-threshold", "--fps",       "--resume",     "--to"});
     if (a.command.empty() || a.command == "help" || a.command == "-h") {
       std::cout << kUsage;
       return a.command.empty() ? 2 : 0;
@@ -621,6 +675,7 @@ int cli_main(int argc, char** argv) {
     if (a.command == "dot") return cmd_dot(a);
     if (a.command == "run") return cmd_run(a);
     if (a.command == "compile") return cmd_compile(a);
+    if (a.command == "export") return cmd_export(a);
     if (a.command == "check-data") return cmd_check_data(a);
     if (a.command == "convert") return cmd_convert(a);
     if (a.command == "mock-data") return cmd_mock_data(a);

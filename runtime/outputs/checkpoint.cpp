@@ -13,6 +13,7 @@
 #include "common/errors.h"
 #include "runtime/io/fileio.h"
 #include "runtime/outputs/pth_reader.h"
+#include "runtime/outputs/safetensors.h"
 
 namespace vsr {
 
@@ -272,6 +273,25 @@ std::string first_of(const std::vector<std::string>& items, std::size_t n) {
   return s.empty() ? "none" : s;
 }
 
+// A "module." (DDP) or "netG." prefix shared by every name removed (noted in `where`), and
+// float16, bfloat16 and float64 tensors made float32.
+void canonicalize_weights(CheckpointData::Named& weights, std::string& where) {
+  for (const std::string prefix : {"module.", "netG."}) {
+    const bool all = std::all_of(weights.begin(), weights.end(), [&](const auto& w) {
+      return w.first.compare(0, prefix.size(), prefix) == 0;
+    });
+    if (!all) continue;
+    for (auto& w : weights) w.first.erase(0, prefix.size());
+    where += ", prefix \"" + prefix + "\" removed";
+  }
+  for (auto& w : weights) {
+    const at::ScalarType t = w.second.scalar_type();
+    if (t == at::kHalf || t == at::kBFloat16 || t == at::kDouble) {
+      w.second = w.second.to(at::kFloat);
+    }
+  }
+}
+
 }  // namespace
 
 CheckpointData::Named read_state_dict(const fs::path& path, const std::string& key,
@@ -280,6 +300,16 @@ CheckpointData::Named read_state_dict(const fs::path& path, const std::string& k
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) {
     throw DataError(file + " not found (or not a regular file)", path.string());
+  }
+  CheckpointData::Named weights;
+  std::string where = "the top level";
+  if (path.extension() == ".safetensors") {
+    weights = load_safetensors(path).tensors;
+    if (weights.empty()) throw DataError(file + " holds no tensors", path.string());
+    where = "the .safetensors file";
+    canonicalize_weights(weights, where);
+    if (source) *source = where;
+    return weights;
   }
   const c10::IValue value = read_pickle(path, file);
   if (!value.isGenericDict()) {
@@ -293,7 +323,6 @@ CheckpointData::Named read_state_dict(const fs::path& path, const std::string& k
   // dict, here a non-empty one (an EMA-less vsr_flow checkpoint has "ema": {}).
   const bool ours = root.contains("format_version");
   GenericDict dict = root;
-  std::string where = "the top level";
   for (const char* k : {"model_state_dict", "state_dict", "params_ema", "params-ema", "params",
                         "ema", "model", "net"}) {
     if (std::string_view(k) == "ema" && !ours) continue;
@@ -305,7 +334,6 @@ CheckpointData::Named read_state_dict(const fs::path& path, const std::string& k
     }
   }
 
-  CheckpointData::Named weights;
   std::vector<std::string> others;
   for (const auto& item : dict) {
     if (item.key().isString() && item.value().isTensor()) {
@@ -325,20 +353,7 @@ CheckpointData::Named read_state_dict(const fs::path& path, const std::string& k
                     path.string());
   }
 
-  for (const std::string prefix : {"module.", "netG."}) {
-    const bool all = std::all_of(weights.begin(), weights.end(), [&](const auto& w) {
-      return w.first.compare(0, prefix.size(), prefix) == 0;
-    });
-    if (!all) continue;
-    for (auto& w : weights) w.first.erase(0, prefix.size());
-    where += ", prefix \"" + prefix + "\" removed";
-  }
-  for (auto& w : weights) {
-    const at::ScalarType t = w.second.scalar_type();
-    if (t == at::kHalf || t == at::kBFloat16 || t == at::kDouble) {
-      w.second = w.second.to(at::kFloat);
-    }
-  }
+  canonicalize_weights(weights, where);
   if (source) *source = where;
   return weights;
 }
