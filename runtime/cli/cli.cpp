@@ -75,9 +75,10 @@ const char kUsage[] =
     "                                 trained checkpoint into a video (codec by extension:\n"
     "                                 .mp4 .m4v .mov .avi .mkv .webm) or a folder of\n"
     "                                 <frame name>.png\n"
-    "  export CHECKPOINT --to FILE.safetensors [--weights ema|model]\n"
-    "                                 the weights (EMA by default, when the run kept them)\n"
-    "                                 as .safetensors with the architecture in its metadata\n"
+    "  export CHECKPOINT --to FILE.safetensors|FILE.pth [--weights ema|model]\n"
+    "                                 the weights for other tools: .safetensors (EMA by\n"
+    "                                 default, the architecture in its metadata) or a BasicSR\n"
+    "                                 .pth {params_ema, params} of plain tensors\n"
     "  selftest [--keep DIR]          check this installation end to end on mock data\n"
     "  --version                      print the version\n"
     "\n"
@@ -604,12 +605,14 @@ int cmd_export(const Args& a) {
     throw UsageError("'export' takes one CHECKPOINT path, got " +
                      std::to_string(a.positional.size()));
   }
-  if (!a.options.count("--to")) throw UsageError("export needs --to FILE.safetensors");
+  if (!a.options.count("--to")) throw UsageError("export needs --to FILE.safetensors or FILE.pth");
   const std::string to = a.options.at("--to");
-  if (fs_extension(to) != ".safetensors") {
+  const std::string ext = fs_extension(to);
+  if (ext != ".safetensors" && ext != ".pth") {
     throw UsageError("--to " + to +
-                     ": export writes .safetensors files (the state dict with the architecture "
-                     "in its metadata); .pth and .onnx export are not built yet");
+                     ": export writes .safetensors (the state dict with the architecture in its "
+                     "metadata) or .pth (BasicSR's {\"params_ema\", \"params\"}); ONNX export is "
+                     "not built yet");
   }
   const std::string weights = a.options.count("--weights") ? a.options.at("--weights") : "ema";
   if (weights != "ema" && weights != "model") {
@@ -622,6 +625,17 @@ int cmd_export(const Args& a) {
                         " has no architecture (arch); export takes a checkpoint written by "
                         "vsr_flow training",
                     path);
+  }
+  if (ext == ".pth") {
+    // BasicSR's layout, which spandrel and chaiNNer load: params_ema (when kept) and params.
+    std::vector<std::pair<std::string, const CheckpointData::Named*>> parts;
+    if (!c.ema.empty()) parts.emplace_back("params_ema", &c.ema);
+    parts.emplace_back("params", &c.model);
+    save_state_dicts(to, parts);
+    std::cout << "export: " << path << " (step " << c.step << ", x" << c.scale << ", " << c.frames
+              << " frames) -> " << to << " (" << (c.ema.empty() ? "params" : "params_ema, params")
+              << "; " << c.model.size() << " tensors each)\n";
+    return 0;
   }
   const bool ema = weights == "ema" && !c.ema.empty();
   const json arch = {{"base_channels", c.base_channels},

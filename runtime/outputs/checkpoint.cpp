@@ -1,6 +1,8 @@
 #include "runtime/outputs/checkpoint.h"
 
-#include <torch/csrc/jit/serialization/pickle.h>
+#include <ATen/core/Dict.h>
+#include <ATen/core/List.h>
+#include <ATen/core/ivalue.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -145,6 +147,14 @@ std::vector<std::pair<std::int64_t, fs::path>> list_step_checkpoints(const fs::p
   return found;
 }
 
+void save_state_dicts(
+    const fs::path& path,
+    const std::vector<std::pair<std::string, const CheckpointData::Named*>>& parts) {
+  GenericDict root = string_dict();
+  for (const auto& [key, tensors] : parts) root.insert(key, to_dict(*tensors));
+  write_file_atomic(path, write_pth(root));
+}
+
 void save_checkpoint(const fs::path& path, const CheckpointData& data) {
   GenericDict optimizer = string_dict();
   optimizer.insert("type", data.optimizer_type);
@@ -177,14 +187,8 @@ void save_checkpoint(const fs::path& path, const CheckpointData& data) {
   resume.insert("run", data.run_params);
   root.insert("resume", resume);
 
-  std::vector<char> bytes;
-  try {
-    bytes = torch::jit::pickle_save(root);
-  } catch (const std::exception& e) {
-    throw DataError("cannot serialise checkpoint " + path.string() + ": " + e.what());
-  }
-
-  write_file_atomic(path, bytes.data(), bytes.size());
+  // Our own writer: plain Python types only, so torch.load(weights_only=True) reads it.
+  write_file_atomic(path, write_pth(root));
 }
 
 CheckpointData load_checkpoint(const fs::path& path) {

@@ -69,6 +69,13 @@ std::string checkpoint_file_name(std::int64_t step);
 std::vector<std::pair<std::int64_t, std::filesystem::path>> list_step_checkpoints(
     const std::filesystem::path& dir);
 
+// Writes {key: {name: tensor}} as a .pth of plain types (torch.load(weights_only=True) and
+// spandrel read it), atomically: save_state_dicts("x.pth", {{"params_ema", &ema}, {"params",
+// &model}}) is BasicSR's layout. Throws DataError/OutputError naming the file.
+void save_state_dicts(
+    const std::filesystem::path& path,
+    const std::vector<std::pair<std::string, const CheckpointData::Named*>>& parts);
+
 // Writes `data` atomically to `path`, creating its folder. Throws DataError naming the file.
 void save_checkpoint(const std::filesystem::path& path, const CheckpointData& data);
 

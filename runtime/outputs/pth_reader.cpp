@@ -58,7 +58,12 @@ std::string a(const std::string& what) {
   return (what.find_first_of("aeiou") == 0 ? "an " : "a ") + what;
 }
 
-std::uint32_t crc32(Bytes p, std::size_t n) {
+std::uint32_t crc32(Bytes p, std::size_t n) { return pth_crc32(p, n); }
+
+}  // namespace
+
+std::uint32_t pth_crc32(const void* data, std::size_t n) {
+  const auto* p = static_cast<const unsigned char*>(data);
   static const std::array<std::uint32_t, 256> table = [] {
     std::array<std::uint32_t, 256> t{};
     for (std::uint32_t i = 0; i < 256; ++i) {
@@ -72,6 +77,8 @@ std::uint32_t crc32(Bytes p, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) c = table[(c ^ p[i]) & 0xffu] ^ (c >> 8);
   return c ^ 0xffffffffu;
 }
+
+namespace {
 
 // ---- zip -------------------------------------------------------------------------------
 

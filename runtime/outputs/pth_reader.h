@@ -17,6 +17,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <string>
 
 namespace c10 {
 struct IValue;
@@ -46,5 +48,16 @@ struct PthLimits {
 // bool, None and CPU tensors (whatever device they were saved from). Throws DataError saying
 // what is wrong; the message does not name the file (callers add it).
 c10::IValue read_pth(const char* data, std::size_t size, const PthLimits& limits = {});
+
+// The .pth bytes of `value` as Python's torch.save writes them (a zip of stored entries,
+// archive/data.pkl a protocol-2 pickle, archive/data/<n> each tensor's storage, 64-byte
+// aligned): dicts (str, int or bool keys), lists, tuples, strings, ints, floats, bools, None and
+// CPU or other tensors (saved as contiguous CPU copies). Plain Python types only, no LibTorch
+// type tags, so torch.load(weights_only=True), torch 2.6's default, and spandrel's restricted
+// unpickler read it. Throws DataError for a value it cannot write (or a file past 4 GiB).
+std::string write_pth(const c10::IValue& value);
+
+// CRC-32 (zip's, IEEE 802.3).
+std::uint32_t pth_crc32(const void* data, std::size_t size);
 
 }  // namespace vsr
