@@ -29,15 +29,21 @@ json& params_of(json& stage) {
   return stage["params"];
 }
 
+// The member `key` of `obj`, in place; null when `obj` is no object or has no such member.
+const json* member(const json* obj, const std::string& key) {
+  if (!obj || !obj->is_object()) return nullptr;
+  const auto it = obj->find(key);
+  return it == obj->end() ? nullptr : &*it;
+}
+
 // A param of a stage before the spec is checked: its own value, else the spec's shared one.
+// (Pointers into `doc` itself: json::value() would return copies that die on return.)
 const json* unchecked_param(const json& doc, const json& stage, const std::string& group,
                             const std::string& name) {
-  const json& params = stage.value("params", json::object());
-  const json& scope = group.empty() ? params : params.value(group, json::object());
-  if (scope.is_object() && scope.contains(name)) return &scope[name];
-  const json& shared = doc.value("shared", json::object());
-  if (group.empty() && shared.is_object() && shared.contains(name)) return &shared[name];
-  return nullptr;
+  const json* params = member(&stage, "params");
+  const json* scope = group.empty() ? params : member(params, group);
+  if (const json* own = member(scope, name)) return own;
+  return group.empty() ? member(member(&doc, "shared"), name) : nullptr;
 }
 
 // Bytes of one checkpoint of the model train_step builds: weights, EMA and Adam's two moments

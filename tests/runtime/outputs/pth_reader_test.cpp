@@ -306,14 +306,17 @@ TEST(PthReader, WhatLibTorch2PickleSaveWritesLoads) {
   EXPECT_TRUE(torch::equal(dict.at("w").toTensor(), torch::ones({3, 2})));
   EXPECT_EQ(dict.at("w").toTensor().stride(0), 1);
   EXPECT_TRUE(torch::equal(dict.at("b").toTensor(), torch::zeros({2})));
-  const auto strs = value("strs").toListRef();
+  // toListRef and toTupleRef refer into the IValue: keep it alive.
+  const auto strs_value = value("strs");
+  const auto strs = strs_value.toListRef();
   ASSERT_EQ(strs.size(), 2u);
   EXPECT_EQ(strs[1].toStringRef(), "y");
   EXPECT_EQ(value("ints").toListRef().at(1).toInt(), 2);
   EXPECT_EQ(value("floats").toListRef().at(1).toDouble(), 2.5);
   EXPECT_FALSE(value("bools").toListRef().at(1).toBool());
   EXPECT_TRUE(torch::equal(value("tensors").toListRef().at(1).toTensor(), torch::ones({2})));
-  const auto tuple = value("tuple").toTupleRef().elements();
+  const auto tuple_value = value("tuple");
+  const auto tuple = tuple_value.toTupleRef().elements();
   ASSERT_EQ(tuple.size(), 2u);
   EXPECT_EQ(tuple[1].toStringRef(), "a");
   EXPECT_EQ(value("nested").toGenericDict().at("a").toGenericDict().at("b").toInt(), 1);
