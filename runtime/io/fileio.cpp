@@ -25,9 +25,9 @@ namespace {
   const std::string reason = std::strerror(errno);
   ::unlink(tmp.c_str());
   throw OutputError("cannot write " + path.string() + ": " + what + " " + tmp.filename().string() +
-                      " failed: " + reason +
-                      "; the file under its final name, if there is one, is unchanged",
-                  path.string());
+                        " failed: " + reason +
+                        "; the file under its final name, if there is one, is unchanged",
+                    path.string());
 }
 
 // ".<name>.tmp.<pid>.<counter>", write_file_atomic's temporary name; the pid, or 0.
