@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, configures, builds and runs the whole test suite.
 #   scripts/test.sh            # build dir: build/
-#   BUILD_DIR=build-asan CMAKE_ARGS="-DVSR_SANITIZE=address" scripts/test.sh
+# Sanitizer builds (ASan + UBSan, TSan) with the options their runs need: scripts/sanitize.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
