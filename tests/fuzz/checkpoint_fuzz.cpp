@@ -23,14 +23,7 @@ std::string le(std::uint64_t v, int bytes) {
   return s;
 }
 
-std::uint32_t crc32(const std::string& s) {
-  std::uint32_t c = 0xffffffffu;
-  for (const char ch : s) {
-    c ^= static_cast<unsigned char>(ch);
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-  }
-  return c ^ 0xffffffffu;
-}
+std::uint32_t crc32(const std::string& s) { return vsr::pth_crc32(s.data(), s.size()); }
 
 // A stored zip of `entries` (name, data), as torch writes one.
 std::string make_zip(const std::vector<std::pair<std::string, std::string>>& entries) {

@@ -330,14 +330,7 @@ std::string le(std::uint64_t v, int bytes) {
   return s;
 }
 
-std::uint32_t crc32(const std::string& s) {
-  std::uint32_t c = 0xffffffffu;
-  for (const char ch : s) {
-    c ^= static_cast<unsigned char>(ch);
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-  }
-  return c ^ 0xffffffffu;
-}
+std::uint32_t crc32(const std::string& s) { return pth_crc32(s.data(), s.size()); }
 
 struct ZipEntry {
   std::string name;
