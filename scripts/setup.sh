@@ -29,13 +29,13 @@ fi
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$root/.venv-test"
 # jsonschema and PyYAML (config schema tests), tensorboard (its reader of our event files) and
-# safetensors (its reader of our exports),
+# safetensors (its reader of our exports), onnxruntime (runs our ONNX exports),
 # with their own dependencies pinned too: the same versions on every machine.
 python_pins=(
   jsonschema==4.26.0 PyYAML==6.0.3
   attrs==26.1.0 jsonschema-specifications==2025.9.1 referencing==0.37.0 rpds-py==2026.9.1
   typing_extensions==4.16.0
-  tensorboard==2.21.0 safetensors==0.8.0
+  tensorboard==2.21.0 safetensors==0.8.0 onnxruntime==1.32.0 flatbuffers==25.12.19
   absl-py==2.5.1 grpcio==1.85.3 Markdown==3.11.3 MarkupSafe==3.0.4 numpy==2.4.6 packaging==26.4
   pillow==13.0.0 protobuf==7.36.2 tensorboard-data-server==0.7.2 Werkzeug==3.1.9
 )
@@ -47,7 +47,7 @@ EOF
 then
   echo "setup: test venv present (.venv-test)"
 else
-  echo "setup: installing jsonschema, PyYAML, tensorboard and safetensors (pinned) into .venv-test"
+  echo "setup: installing jsonschema, PyYAML, tensorboard, safetensors and onnxruntime (pinned) into .venv-test"
   [[ -x $venv/bin/pip ]] || /usr/bin/python3 -m venv --clear "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "${python_pins[@]}"
 fi

@@ -17,6 +17,7 @@
 #include "graph/spec.h"
 #include "runtime/cli/compile.h"
 #include "runtime/cli/docs.h"
+#include "runtime/cli/onnx_export.h"
 #include "runtime/cli/resume.h"
 #include "runtime/cli/selftest.h"
 #include "runtime/cli/signals.h"
@@ -75,7 +76,7 @@ const char kUsage[] =
     "                                 trained checkpoint into a video (codec by extension:\n"
     "                                 .mp4 .m4v .mov .avi .mkv .webm) or a folder of\n"
     "                                 <frame name>.png\n"
-    "  export CHECKPOINT --to FILE.safetensors|FILE.pth [--weights ema|model]\n"
+    "  export CHECKPOINT --to FILE.safetensors|FILE.pth|FILE.onnx [--weights ema|model]\n"
     "                                 the weights for other tools: .safetensors (EMA by\n"
     "                                 default, the architecture in its metadata) or a BasicSR\n"
     "                                 .pth {params_ema, params} of plain tensors\n"
@@ -605,14 +606,16 @@ int cmd_export(const Args& a) {
     throw UsageError("'export' takes one CHECKPOINT path, got " +
                      std::to_string(a.positional.size()));
   }
-  if (!a.options.count("--to")) throw UsageError("export needs --to FILE.safetensors or FILE.pth");
+  if (!a.options.count("--to")) {
+    throw UsageError("export needs --to FILE.safetensors, FILE.pth or FILE.onnx");
+  }
   const std::string to = a.options.at("--to");
   const std::string ext = fs_extension(to);
-  if (ext != ".safetensors" && ext != ".pth") {
+  if (ext != ".safetensors" && ext != ".pth" && ext != ".onnx") {
     throw UsageError("--to " + to +
                      ": export writes .safetensors (the state dict with the architecture in its "
-                     "metadata) or .pth (BasicSR's {\"params_ema\", \"params\"}); ONNX export is "
-                     "not built yet");
+                     "metadata), .pth (BasicSR's {\"params_ema\", \"params\"}) or .onnx (the "
+                     "whole model, input [1, frames*3, H, W])");
   }
   const std::string weights = a.options.count("--weights") ? a.options.at("--weights") : "ema";
   if (weights != "ema" && weights != "model") {
@@ -625,6 +628,14 @@ int cmd_export(const Args& a) {
                         " has no architecture (arch); export takes a checkpoint written by "
                         "vsr_flow training",
                     path);
+  }
+  if (ext == ".onnx") {
+    std::cout << "export: " << path << " (step " << c.step << ", x" << c.scale << ", " << c.frames
+              << " frames, " << (weights == "ema" && !c.ema.empty() ? "EMA" : "model")
+              << " weights) -> " << to << " through vsr_flow's Python model and torch.onnx\n"
+              << std::flush;
+    export_onnx(path, to, weights, c.frames);
+    return 0;
   }
   if (ext == ".pth") {
     // BasicSR's layout, which spandrel and chaiNNer load: params_ema (when kept) and params.

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "common/errors.h"
+#include "tests/support/temp_dir.h"
 
 namespace vsr {
 namespace {
@@ -17,12 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using testing::fresh_dir;
 
 TEST(WriteFileAtomic, AFailedRenameNamesTheFileKeepsWhatWasThereAndLeavesNoTemporary) {
   const fs::path dir = fresh_dir("vsr_fileio_rename");

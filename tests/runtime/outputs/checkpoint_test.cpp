@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "common/errors.h"
+#include "tests/support/temp_dir.h"
 
 namespace vsr {
 namespace {
@@ -15,12 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using testing::fresh_dir;
 
 CheckpointData::Named named_parameters(torch::nn::Module& m) {
   CheckpointData::Named out;

@@ -26,6 +26,7 @@
 #include "common/errors.h"
 #include "runtime/io/fileio.h"
 #include "runtime/outputs/checkpoint.h"
+#include "tests/support/temp_dir.h"
 
 namespace vsr {
 namespace {
@@ -37,12 +38,7 @@ const fs::path kSource = VSR_SOURCE_DIR;
 const fs::path kScript = kSource / "tests/runtime/outputs/write_pth_cases.py";
 const fs::path kTorch2Files = kSource / "tests/runtime/outputs/pth_cases_torch2";
 
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using testing::fresh_dir;
 
 std::string file_text(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

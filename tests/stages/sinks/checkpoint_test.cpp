@@ -12,6 +12,7 @@
 #include "stages/sinks/checkpoint.h"
 #include "stages/train/messages.h"
 #include "tests/stages/harness.h"
+#include "tests/support/temp_dir.h"
 
 namespace vsr {
 namespace {
@@ -20,11 +21,7 @@ namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / name;
-  fs::remove_all(dir);
-  return dir;
-}
+using testing::fresh_dir;
 
 // A snapshot whose single weight holds the step number, so a file tells which step it saved.
 std::shared_ptr<const ModelSnapshot> snapshot(std::int64_t step, bool checkpoint, bool validate) {
