@@ -7,7 +7,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake ccache clang-format pkg-config
-  libtorch-dev libtbb-dev libopencv-dev libyaml-cpp-dev nlohmann-json3-dev
+  libtorch-dev libgloo-dev libtbb-dev libopencv-dev libyaml-cpp-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libprotobuf-dev protobuf-compiler libdeflate-dev libpng-dev graphviz
   python3-venv python3-torch opencv-doc
   clang-14 libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer, ASan, UBSan

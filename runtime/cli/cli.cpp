@@ -1,6 +1,7 @@
 #include "runtime/cli/cli.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -16,6 +17,7 @@
 #include "graph/registry.h"
 #include "graph/spec.h"
 #include "runtime/cli/compile.h"
+#include "runtime/cli/distributed.h"
 #include "runtime/cli/docs.h"
 #include "runtime/cli/onnx_export.h"
 #include "runtime/cli/resume.h"
@@ -91,10 +93,12 @@ struct Args {
   std::vector<std::string> positional;
   std::map<std::string, std::string> options;  // --name value
   std::vector<std::string> sets;               // every --set KEY=VALUE, in order
+  std::vector<std::string> argv;               // the whole command line, argv[0] first
 };
 
 Args parse_args(int argc, char** argv, const std::vector<std::string>& valued) {
   Args a;
+  a.argv.assign(argv, argv + argc);
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--spec-only" || arg == "--markdown" || arg == "--convert") {
@@ -265,17 +269,17 @@ void print_training_summary(const std::string& experiment_dir) {
 
 // Runs the pipeline with Ctrl-C as a clean stop; prints the stage stats to stderr (also after
 // a failure) and writes them to --stats-json. Returns false when it was stopped on request.
-bool run_with_stats(Pipeline& pipeline, const Args& a) {
+bool run_with_stats(Pipeline& pipeline, const Args& a, bool print_stats = true) {
   install_stop_signals(pipeline.stop_flag());
   try {
     pipeline.run();
   } catch (...) {
     install_stop_signals(nullptr);
-    std::cerr << pipeline.stats_table();
+    if (print_stats) std::cerr << pipeline.stats_table();
     throw;
   }
   install_stop_signals(nullptr);
-  std::cerr << pipeline.stats_table();
+  if (print_stats) std::cerr << pipeline.stats_table();
   if (a.options.count("--stats-json")) {
     write_file_atomic(a.options.at("--stats-json"), pipeline.stats_json().dump(2) + "\n");
   }
@@ -347,8 +351,45 @@ void remove_leftovers(const LoadedSpec& loaded) {
   }
 }
 
+// `run --nproc N`: the command line, checked once here, then run as N local ranks.
+int run_local_ranks(const Args& a) {
+  const std::string& n = a.options.at("--nproc");
+  char* end = nullptr;
+  const long nproc = std::strtol(n.c_str(), &end, 10);
+  if (*end != '\0' || nproc < 1 || nproc > 256) {
+    throw UsageError("--nproc takes the number of local ranks (1 to 256), got " + n);
+  }
+  if (std::getenv("WORLD_SIZE")) {
+    throw UsageError(
+        "--nproc starts the ranks itself, and WORLD_SIZE is already set (this "
+        "process is a rank of a job): use one or the other");
+  }
+  RunOptions probe = run_options(a);
+  probe.dist.world_size = static_cast<int>(nproc);  // checked as rank 0 of that job
+  const LoadedSpec loaded = load_spec_or_config(one_path(a), a.sets, {}, probe);
+  if (!loaded.spec.stage("train_step")) {
+    throw UsageError("--nproc runs a training job on several processes; " + one_path(a) +
+                     " is not a training config or spec");
+  }
+  std::vector<std::string> args;
+  for (std::size_t i = 0; i < a.argv.size(); ++i) {
+    if (a.argv[i] == "--nproc") {
+      ++i;
+      continue;
+    }
+    args.push_back(a.argv[i]);
+  }
+  return launch_local_ranks(static_cast<int>(nproc), args);
+}
+
 int cmd_run(const Args& a) {
-  const LoadedSpec loaded = load_spec_or_config(one_path(a), a.sets, {}, run_options(a));
+  if (a.options.count("--nproc") && a.options.at("--nproc") != "1") return run_local_ranks(a);
+  RunOptions options = run_options(a);
+  options.dist = distributed_options_from_env();
+  const bool rank0 = options.dist.rank == 0;
+  // Other ranks print only their errors (stderr); rank 0 prints and writes for the job.
+  if (!rank0) std::cout.setstate(std::ios::failbit);
+  const LoadedSpec loaded = load_spec_or_config(one_path(a), a.sets, {}, options);
   if (loaded.from_config && loaded.kind == ConfigKind::kConvert) {
     if (a.options.count("--resume")) {
       throw UsageError(
@@ -357,7 +398,7 @@ int cmd_run(const Args& a) {
     }
     return run_conversion(loaded, a);
   }
-  remove_leftovers(loaded);
+  if (rank0) remove_leftovers(loaded);
   if (const StageDecl* train = loaded.spec.stage("train_step");
       train && !loaded.resume_path.empty()) {
     const auto total = train->params.at("total_steps").get<std::int64_t>();
@@ -370,7 +411,7 @@ int cmd_run(const Args& a) {
     }
   }
   std::unique_ptr<ConsoleTee> tee;
-  if (loaded.from_config) {
+  if (loaded.from_config && rank0) {
     namespace fs = std::filesystem;
     const fs::path dir = loaded.experiment_dir;
     fs::create_directories(dir);
@@ -382,7 +423,7 @@ int cmd_run(const Args& a) {
   }
   for (const auto& n : loaded.notes) std::cout << "vsr_flow: " << n << "\n";
   Pipeline pipeline(loaded.spec);
-  if (!run_with_stats(pipeline, a)) {
+  if (!run_with_stats(pipeline, a, rank0)) {
     std::cerr << "vsr_flow: stopped on request; every file written so far is complete"
               << (loaded.spec.stage("train_step")
                       ? " and the last step is saved: continue with the same command and "
@@ -391,7 +432,7 @@ int cmd_run(const Args& a) {
               << "\n";
     return 130;
   }
-  if (loaded.from_config) print_training_summary(loaded.experiment_dir);
+  if (loaded.from_config && rank0) print_training_summary(loaded.experiment_dir);
   return 0;
 }
 
@@ -689,7 +730,7 @@ int cli_main(int argc, char** argv) {
                      "--count",         "--val-count", "--scale",      "--seed",    "--set",
                      "--keep",          "--report",    "--input",      "--output",  "--tile",
                      "--tile-overlap",  "--device",    "--threads",    "--weights", "--precision",
-                     "--cut-threshold", "--fps",       "--resume",     "--to"});
+                     "--cut-threshold", "--fps",       "--resume",     "--to",      "--nproc"});
     if (a.command.empty() || a.command == "help" || a.command == "-h") {
       std::cout << kUsage;
       return a.command.empty() ? 2 : 0;

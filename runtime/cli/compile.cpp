@@ -2,6 +2,7 @@
 
 #include "common/errors.h"
 #include "graph/registry.h"
+#include "runtime/cli/distributed.h"
 #include "runtime/cli/resume.h"
 #include "runtime/config/config.h"
 #include "runtime/config/convert_config.h"
@@ -123,10 +124,14 @@ LoadedSpec load_spec_or_config(const std::string& path, const std::vector<std::s
     out.kind = job.kind;
     out.config_text = job.text;
     ResumeInfo from;
-    if (run.prepare) from = prepare_training_doc(job.spec, run.resume, out.notes);
+    if (run.prepare) {
+      from = prepare_training_doc(job.spec, run.resume, out.notes);
+      prepare_distributed_doc(job.spec, run.dist, out.notes);
+    }
     out.spec = check_compiled(job.spec, job.origin, path + " (compiled)",
                               options.world ? nullptr : &out.warnings);
     if (run.prepare) finish_training_spec(out.spec, from, out.notes);
+    if (run.dist.rank > 0) drop_rank0_stages(out.spec);
     out.resume_path = from.path;
     out.resume_step = from.checkpoint.step;
     if (job.kind == ConfigKind::kTrain) {
@@ -141,9 +146,13 @@ LoadedSpec load_spec_or_config(const std::string& path, const std::vector<std::s
   }
   json doc = read_json_file(path);
   ResumeInfo from;
-  if (run.prepare) from = prepare_training_doc(doc, run.resume, out.notes);
+  if (run.prepare) {
+    from = prepare_training_doc(doc, run.resume, out.notes);
+    prepare_distributed_doc(doc, run.dist, out.notes);
+  }
   out.spec = check_whole(doc, path, nullptr, options.world ? nullptr : &out.warnings);
   if (run.prepare) finish_training_spec(out.spec, from, out.notes);
+  if (run.dist.rank > 0) drop_rank0_stages(out.spec);
   out.resume_path = from.path;
   out.resume_step = from.checkpoint.step;
   return out;

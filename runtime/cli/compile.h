@@ -11,6 +11,7 @@
 #include "graph/spec.h"
 #include "runtime/config/convert_config.h"
 #include "runtime/config/specs.h"
+#include "runtime/dist/collective.h"
 
 namespace vsr {
 
@@ -33,6 +34,9 @@ struct LoadedSpec {
 struct RunOptions {
   bool prepare = false;
   std::string resume;  // "", "auto" or a checkpoint path
+  // The data-parallel job this process is a rank of (runtime/cli/distributed.h); world_size 1:
+  // none.
+  DistributedOptions dist;
 };
 
 // Compiles a YAML config (with --set overrides) into its job's self-contained spec, training or

@@ -112,7 +112,10 @@ bool must_match(const std::string& type, const std::string& param) {
 // Params that differ between runs by their nature: where this run resumes, and the
 // checkpoint stage's own bookkeeping.
 bool ignored(const std::string& type, const std::string& param) {
-  return (type == "sample" && param == "start_step") ||
+  return (type == "sample" && (param == "start_step" || param == "rank")) ||
+         (type == "train_step" && param.rfind("distributed.", 0) == 0 &&
+          param != "distributed.world_size" && param != "distributed.backend" &&
+          param != "distributed.timeout_s") ||
          (type == "train_step" && param == "model.resume") ||
          (type == "tensorboard" && param == "start_step");
 }

@@ -1152,6 +1152,7 @@ using VC = ValidationConfig;
 using CC = CheckpointConfig;
 using LC = LoggingConfig;
 using OC = OutputConfig;
+using DIC = DistributedConfig;
 
 // Every key of the config, in README order. The one place to add a key.
 const KeyTable<TrainConfig>& train_table() {
@@ -1310,6 +1311,15 @@ const KeyTable<TrainConfig>& train_table() {
           Int("LOGGING.log_interval", "100", at_least(1),
               "Print progress and write TensorBoard scalars every this many steps.",
               put<&TC::logging, &LC::log_interval>),
+          // DISTRIBUTED
+          Choice("DISTRIBUTED.backend", "auto", {"auto", "gloo", "nccl"},
+                 "c10d backend of a multi-process run (`run --nproc N`, or torchrun's "
+                 "variables): auto picks gloo on the CPU and nccl on CUDA.",
+                 put<&TC::distributed, &DIC::backend>),
+          Float("DISTRIBUTED.timeout_s", "300", closed(1, 86400),
+                "A rendezvous or collective slower than this (a rank that died or hangs) ends "
+                "the job with an error naming the rank.",
+                put<&TC::distributed, &DIC::timeout_s>),
           // OUTPUT
           Str("OUTPUT.experiments_root", "/mnt/data/training/experiments", "Folder of all runs.",
               put<&TC::output, &OC::experiments_root>),

@@ -404,6 +404,11 @@ struct LoggingConfig {
   long long log_interval = 0;
 };
 
+struct DistributedConfig {
+  std::string backend;  // auto, gloo, nccl
+  double timeout_s = 0;
+};
+
 struct OutputConfig {
   std::string experiments_root;
   std::string experiment_name;  // filled in: "<category>_fresh_<lr_version>" when empty
@@ -418,6 +423,7 @@ struct TrainConfig : ConfigOrigin {
   ValidationConfig validation;
   CheckpointConfig checkpoint;
   LoggingConfig logging;
+  DistributedConfig distributed;
   OutputConfig output;
 
   // <experiments_root>/<experiment_name>

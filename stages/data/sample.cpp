@@ -35,7 +35,19 @@ StageSchema SampleStage::schema() {
       .optional("start_step", ParamType::kInt, 0, "first step to emit")
       .at_least(0)
       .optional("seed", ParamType::kInt, 0, "sampling and augmentation seed")
-      .shared();
+      .shared()
+      .optional("world_size", ParamType::kInt, 1,
+                "ranks of a data-parallel job (set by `vsr_flow run` from WORLD_SIZE): the "
+                "plan is made for batch_size x world_size and each rank takes its share")
+      .range(1, 65536)
+      .optional("rank", ParamType::kInt, 0, "this process's rank (from RANK)")
+      .at_least(0)
+      .check("rank within the world", [](const json& p, ParamProblems& out) {
+        if (p.at("rank").get<int>() >= p.at("world_size").get<int>()) {
+          out.add("rank", "rank " + p.at("rank").dump() + " is not below world_size " +
+                              p.at("world_size").dump());
+        }
+      });
   return dataset_folders_check(s);
 }
 
@@ -48,14 +60,21 @@ SampleStage::SampleStage(const StageContext& ctx)
       total_steps_(ctx.param<std::int64_t>("total_steps")),
       start_step_(ctx.param<std::int64_t>("start_step")),
       scale_(ctx.param<int>("scale")),
+      world_size_(ctx.param<int>("world_size")),
+      rank_(ctx.param<int>("rank")),
       step_(start_step_) {}
 
 void SampleStage::open() {
   index_ = std::make_shared<const DatasetIndex>(
       scan_dataset(ctx_.param<std::string>("data_root"), ctx_.param<std::string>("category"),
                    ctx_.param<std::string>("lr_version"), formats_));
+  // One plan for the whole job: a micro-batch of batch_size x world_size picks, of which this
+  // rank takes the slots [rank x batch_size, (rank + 1) x batch_size). So the job's samples (and
+  // their augmentation seeds) are those a single process with batch_size x world_size gets.
+  std::vector<int> job_batch = batch_size_;
+  for (int& b : job_batch) b *= world_size_;
   sampler_ =
-      std::make_unique<StepSampler>(index_->sizes(), weights_, batch_size_, accum_,
+      std::make_unique<StepSampler>(index_->sizes(), weights_, job_batch, accum_,
                                     static_cast<std::uint64_t>(ctx_.param<std::int64_t>("seed")));
 }
 
@@ -68,14 +87,15 @@ bool SampleStage::produce(Emitter& out) {
   if (step_ >= total_steps_) return false;
   if (micro_ == 0) plan_ = sampler_->plan(step_);
   const FormatIndex& fmt = index_->formats[plan_.format];
-  for (int slot = 0; slot < plan_.batch_size; ++slot) {
+  const int batch_size = plan_.batch_size / world_size_;
+  for (int slot = 0; slot < batch_size; ++slot) {
     auto r = std::make_shared<SampleRequest>();
-    const SamplePick& pick = plan_.picks[micro_][slot];
+    const SamplePick& pick = plan_.picks[micro_][rank_ * batch_size + slot];
     r->seq = seq_;
     r->step = step_;
     r->micro = micro_;
     r->slot = slot;
-    r->batch_size = plan_.batch_size;
+    r->batch_size = batch_size;
     r->accum = plan_.accum;
     r->format = fmt.format.name;
     r->format_index = plan_.format;

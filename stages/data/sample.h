@@ -1,7 +1,10 @@
 // sample: the training source. Scans the dataset when the run opens, then per optimizer step
 // picks a format by format_weights and emits its batch_size x gradient_accumulation
 // SampleRequests, one micro-batch per credit (so max_in_flight = micro-batches prefetched).
-// Which files, formats and augmentation seeds a step gets depends only on seed and step.
+// Which files, formats and augmentation seeds a step gets depends only on seed and step. In a
+// data-parallel job (world_size > 1) every rank plans the same steps for batch_size x world_size
+// and emits its own batch_size of each micro-batch: the ranks' batches are disjoint, and their
+// union is what one process with batch_size x world_size would train on.
 //
 //   {"name": "sample", "type": "sample", "max_in_flight": 4,
 //    "params": {"data_root": "/data", "category": "general", "lr_version": "7frames",
@@ -38,6 +41,8 @@ class SampleStage : public Stage {
   std::int64_t total_steps_;
   std::int64_t start_step_;
   int scale_;
+  int world_size_;
+  int rank_;
   std::shared_ptr<const DatasetIndex> index_;
   std::unique_ptr<StepSampler> sampler_;
   StepPlan plan_;

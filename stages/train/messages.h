@@ -22,7 +22,7 @@ struct StepEvent {
   std::int64_t step = 0;  // 1-based: the number of optimizer steps done
   std::int64_t total_steps = 0;
   std::string format;
-  int samples = 0;        // samples in the step (batch_size x accumulation)
+  int samples = 0;        // samples in the step (batch_size x accumulation x world size)
   double loss = 0;        // mean loss over the step's micro-batches
   double lr = 0;          // learning rate used for this step (main group)
   double grad_norm = 0;   // before clipping
@@ -34,6 +34,8 @@ struct StepEvent {
   // the CPU (memory_on_device false). 0: unknown.
   std::int64_t peak_memory_bytes = 0;
   bool memory_on_device = false;
+  int world_size = 1;      // ranks of a data-parallel job
+  double allreduce_s = 0;  // time of this step's gradient all-reduce (world_size > 1)
 };
 
 using NamedTensors = CheckpointData::Named;

@@ -2,14 +2,18 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include "common/errors.h"
 #include "graph/registry.h"
 #include "runtime/data/pixels.h"
+#include "runtime/dist/collective.h"
 #include "runtime/model/device.h"
 #include "runtime/model/model.h"
 #include "runtime/model/optim.h"
@@ -50,6 +54,8 @@ struct TrainStepStage::State {
   std::int64_t checkpoint_interval = 1;
   std::string optimizer_name;
 
+  DistributedOptions dist;
+  std::string dist_backend = "auto";
   std::string channels_last = "auto";
   std::string resume;  // checkpoint to continue from (--resume)
   StageContext ctx;    // for the stop flag
@@ -67,6 +73,10 @@ struct TrainStepStage::State {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::unique_ptr<Ema> ema;
   std::unique_ptr<LossScaler> scaler;
+  std::unique_ptr<Collective> collective;  // world_size > 1
+  double allreduce_total_s = 0;
+  double compute_total_s = 0;
+  std::int64_t steps_done = 0;
   std::vector<torch::Tensor> flow_params;
   std::vector<torch::Tensor> all_params;
   bool flow_frozen = false;
@@ -131,6 +141,26 @@ StageSchema TrainStepStage::schema() {
       .choices({"charbonnier", "l1"})
       .optional("ema_decay", ParamType::kFloat, 0.0, "EMA decay of the weights; 0: off")
       .in(Range::closed_open(0, 1));
+  ParamGroup dist;
+  dist.optional("backend", ParamType::kString, "auto",
+                "c10d backend of a multi-process job: gloo (CPU), nccl (CUDA); auto: by device")
+      .choices({"auto", "gloo", "nccl"})
+      .optional("timeout_s", ParamType::kFloat, 300.0,
+                "a rendezvous or collective slower than this ends the job, naming the rank")
+      .range(1, 86400)
+      .optional("world_size", ParamType::kInt, 1, "ranks of the job (set from WORLD_SIZE)")
+      .range(1, 65536)
+      .optional("rank", ParamType::kInt, 0, "this process's rank (from RANK)")
+      .at_least(0)
+      .optional("local_rank", ParamType::kInt, 0, "its device index on the machine (LOCAL_RANK)")
+      .at_least(0)
+      .optional("local_world_size", ParamType::kInt, 1,
+                "ranks on this machine (LOCAL_WORLD_SIZE); threads 0 shares the cores among them")
+      .range(1, 65536)
+      .optional("master_addr", ParamType::kString, "127.0.0.1",
+                "rank 0's address for the rendezvous (MASTER_ADDR)")
+      .optional("master_port", ParamType::kInt, 29500, "its TCP port (MASTER_PORT)")
+      .range(1, 65535);
   StageSchema s("train_step");
   s.doc(
        "forward/backward per micro-batch, optimizer step per gradient_accumulation; emits "
@@ -139,7 +169,8 @@ StageSchema TrainStepStage::schema() {
       .output<StepEvent>("out", "one per optimizer step")
       .output<ModelSnapshot>("snapshot", "weights and optimizer state on val/ckpt/last steps")
       .group("model", "the network (runtime/model/model.h) and where its weights start", model)
-      .group("optim", "optimizer, schedule, loss and EMA", optim);
+      .group("optim", "optimizer, schedule, loss and EMA", optim)
+      .group("distributed", "data-parallel training over c10d (runtime/dist/collective.h)", dist);
   scale_param(s);
   frames_param(s);
   s.required("total_steps", ParamType::kInt, "optimizer steps in the run")
@@ -199,6 +230,16 @@ TrainStepStage::TrainStepStage(const StageContext& ctx) : s_(std::make_unique<St
   s.resume = m.at("resume").get<std::string>();
   s.ctx = ctx;
 
+  const json& d = ctx.params.at("distributed");
+  s.dist_backend = d.at("backend").get<std::string>();
+  s.dist.timeout_s = d.at("timeout_s").get<double>();
+  s.dist.world_size = d.at("world_size").get<int>();
+  s.dist.rank = d.at("rank").get<int>();
+  s.dist.local_rank = d.at("local_rank").get<int>();
+  s.dist.local_world_size = d.at("local_world_size").get<int>();
+  s.dist.master_addr = d.at("master_addr").get<std::string>();
+  s.dist.master_port = d.at("master_port").get<int>();
+
   const json& o = ctx.params.at("optim");
   s.optimizer_name = o.at("optimizer").get<std::string>();
   s.optim.kind = parse_optimizer(s.optimizer_name);
@@ -230,15 +271,35 @@ TrainStepStage::~TrainStepStage() = default;
 void TrainStepStage::open() {
   State& s = *s_;
   s.device = pick_device(s.device_name);
+  if (s.dist.world_size > 1 && s.device->is_cuda()) {
+    s.device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(s.dist.local_rank));
+  }
   if (s.precision == Precision::kFp16 && !s.device->is_cuda()) {
     // Only when CUDA went away since the spec was checked.
     throw RunError("mixed_precision fp16 needs a CUDA device; use bf16 on CPU");
   }
-  set_threads(s.threads);
+  int threads = s.threads;
+  if (threads == 0 && s.dist.local_world_size > 1) {
+    // All cores, shared among the ranks of this machine rather than each taking all of them.
+    threads = std::max(
+        1, static_cast<int>(std::thread::hardware_concurrency()) / s.dist.local_world_size);
+  }
+  set_threads(threads);
   torch::manual_seed(static_cast<std::uint64_t>(s.seed));
   s.model = VSRNet(s.model_options);
   if (!s.pretrained.empty()) load_pretrained(s.model, s.pretrained, "MODEL.pretrained");
   s.model->to(*s.device);
+  if (s.dist.world_size > 1) {
+    const std::string backend = s.dist_backend != "auto" ? s.dist_backend
+                                : s.device->is_cuda()    ? "nccl"
+                                                         : "gloo";
+    s.collective = std::make_unique<Collective>(s.dist, backend);
+    // Every rank starts from rank 0's weights (and so the EMA too, made from them below).
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> weights;
+    for (const auto& p : s.model->parameters()) weights.push_back(p.detach());
+    s.collective->broadcast_from_rank0(weights);
+  }
   if (s.channels_last == "on" || (s.channels_last == "auto" && s.device->is_cuda())) {
     use_channels_last(*s.model);
   }
@@ -327,6 +388,17 @@ void TrainStepStage::process(std::size_t, const Message& in, Emitter& out) {
 
 void TrainStepStage::close(bool) {
   s_->held.reset();
+  const State& s = *s_;
+  if (s.collective && s.dist.rank == 0 && s.steps_done > 0) {
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "train_step: %d ranks (%s): gradient all-reduce %.1f ms per step, %.1f%% of "
+                  "the step's compute time\n",
+                  s.dist.world_size, s.collective->backend().c_str(),
+                  1e3 * s.allreduce_total_s / static_cast<double>(s.steps_done),
+                  s.compute_total_s > 0 ? 100.0 * s.allreduce_total_s / s.compute_total_s : 0.0);
+    std::fputs(line, stderr);
+  }
   if (!s_->abort_message.empty()) throw RunError(s_->abort_message);
 }
 
@@ -377,7 +449,23 @@ void TrainStepStage::train_micro_batch(const MicroBatch& mb, DeviceUpload upload
     return;
   }
 
-  // The optimizer step.
+  // The optimizer step. In a data-parallel job the gradients are averaged over the ranks first,
+  // so the non-finite check and the clipping below see the same numbers on every rank, and the
+  // ranks agree on the loss they log and on stopping after this step.
+  double allreduce_s = 0;
+  bool stop_requested = s.ctx.stop_requested();
+  if (s.collective) {
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : s.all_params) {
+      if (p.grad().defined()) grads.push_back(p.grad());
+    }
+    allreduce_s = s.collective->average(grads);
+    const std::vector<double> agreed = s.collective->sum(
+        {s.step_loss, stop_requested ? 1.0 : 0.0, static_cast<double>(s.step_samples)});
+    s.step_loss = agreed[0] / s.dist.world_size;
+    stop_requested = agreed[1] > 0;
+    s.step_samples = static_cast<int>(agreed[2]);
+  }
   const double lr = learning_rate_at(s.schedule, step);
   set_learning_rate(*s.optimizer, lr, s.flow_lr_mult);
   s.scaler->unscale(s.all_params);
@@ -405,8 +493,8 @@ void TrainStepStage::train_micro_batch(const MicroBatch& mb, DeviceUpload upload
                       "the data (vsr_flow check-data), then continue with --resume";
     s.consecutive_skips = 0;  // a resumed run starts a new count
     stop_now = true;
-  } else if (s.ctx.stop_requested()) {
-    stop_now = true;  // Ctrl-C / SIGTERM: this step is finished, save it
+  } else if (stop_requested) {
+    stop_now = true;  // Ctrl-C / SIGTERM (on any rank): this step is finished, save it
   }
   if (!skipped && s.ema) s.ema->update(*s.model);
   const double compute_s = s.step_compute_s + since(start);
@@ -425,6 +513,11 @@ void TrainStepStage::train_micro_batch(const MicroBatch& mb, DeviceUpload upload
   event->loss_scale = s.scaler->current_scale();
   event->peak_memory_bytes = peak_memory_bytes(*s.device);
   event->memory_on_device = !s.device->is_cpu();
+  event->world_size = s.dist.world_size;
+  event->allreduce_s = allreduce_s;
+  s.allreduce_total_s += allreduce_s;
+  s.compute_total_s += compute_s;
+  ++s.steps_done;
   out.emit<StepEvent>(0, event);
   s.step_compute_s = 0;
   s.step_wait_s = 0;
@@ -436,7 +529,8 @@ void TrainStepStage::train_micro_batch(const MicroBatch& mb, DeviceUpload upload
     s.stopped = true;
     s.ctx.request_stop();
   }
-  if (validate || checkpoint) {
+  // Rank 0 alone validates and saves (the other ranks' pipelines have no such stages).
+  if ((validate || checkpoint) && s.dist.rank == 0) {
     auto snap = std::make_shared<ModelSnapshot>();
     static_cast<CheckpointData&>(*snap) =
         capture_training_state(*s.model, s.ema.get(), *s.optimizer);
