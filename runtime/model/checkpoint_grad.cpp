@@ -46,8 +46,12 @@ class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> 
 
 }  // namespace
 
-torch::Tensor checkpoint(const BlockFn& block, const torch::Tensor& x) {
-  if (!torch::GradMode::is_enabled() || !x.requires_grad()) return block(x);
+torch::Tensor checkpoint(const BlockFn& block, const torch::Tensor& x, bool params_need_grad) {
+  if (!torch::GradMode::is_enabled()) return block(x);
+  if (!x.requires_grad()) {
+    if (!params_need_grad) return block(x);
+    return CheckpointFunction::apply(x.detach().requires_grad_(true), block);
+  }
   return CheckpointFunction::apply(x, block);
 }
 

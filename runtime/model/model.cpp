@@ -204,8 +204,7 @@ torch::Tensor VSRNetImpl::forward(const torch::Tensor& lr) {
   const int64_t c = t / 2, ch = options_.base_channels(), s = options_.scale();
   const torch::Tensor lr_f = lr.to(torch::kFloat);
 
-  torch::Tensor feat = feat_blocks_(lrelu(feat_conv_(lr_f.reshape({b * t, 3, h, w}))));
-  feat = feat.view({b, t, ch, h, w});
+  const torch::Tensor feat = features(lr_f);
 
   // All neighbours at once: flow from the centre to each, then warp their features.
   std::vector<int64_t> nb;
@@ -218,7 +217,7 @@ torch::Tensor VSRNetImpl::forward(const torch::Tensor& lr) {
   torch::Tensor centre = lr_f.select(1, c);
   torch::Tensor ref = centre.unsqueeze(1).expand({b, n, 3, h, w}).reshape({b * n, 3, h, w});
   torch::Tensor supp = lr_f.index_select(1, nb_index).reshape({b * n, 3, h, w});
-  torch::Tensor flow = flow_(ref, supp);
+  torch::Tensor flow = flows(ref, supp);
   torch::Tensor aligned = flow_warp(feat.index_select(1, nb_index).reshape({b * n, ch, h, w}), flow)
                               .view({b, n, ch, h, w});
   auto aligned_at = [&](int64_t frame) { return aligned.select(1, frame < c ? frame : frame - 1); };
@@ -241,6 +240,36 @@ torch::Tensor VSRNetImpl::forward(const torch::Tensor& lr) {
                                                   .mode(torch::kBicubic)
                                                   .align_corners(false));
   return base + residual.to(torch::kFloat);
+}
+
+torch::Tensor VSRNetImpl::features(const torch::Tensor& lr_f) {
+  const int64_t b = lr_f.size(0), t = lr_f.size(1), h = lr_f.size(3), w = lr_f.size(4);
+  if (!options_.use_checkpointing()) {
+    return feat_blocks_(lrelu(feat_conv_(lr_f.reshape({b * t, 3, h, w}))))
+        .view({b, t, options_.base_channels(), h, w});
+  }
+  // The capture keeps the network alive as long as the autograd graph that may re-run it.
+  auto self = std::static_pointer_cast<VSRNetImpl>(shared_from_this());
+  const BlockFn one_frame = [self](const torch::Tensor& frame) {
+    return self->feat_blocks_->run(lrelu(self->feat_conv_(frame)));
+  };
+  std::vector<torch::Tensor> per_frame;
+  for (int64_t i = 0; i < t; ++i) {
+    per_frame.push_back(checkpoint(one_frame, lr_f.select(1, i), /*params_need_grad=*/true));
+  }
+  return torch::stack(per_frame, 1);
+}
+
+torch::Tensor VSRNetImpl::flows(const torch::Tensor& ref, const torch::Tensor& supp) {
+  if (!options_.use_checkpointing()) return flow_(ref, supp);
+  bool trainable = false;
+  for (const auto& p : flow_->parameters()) trainable |= p.requires_grad();
+  auto self = std::static_pointer_cast<VSRNetImpl>(shared_from_this());
+  return checkpoint(
+      [self](const torch::Tensor& pair) {
+        return self->flow_(pair.narrow(1, 0, 3), pair.narrow(1, 3, 3));
+      },
+      torch::cat({ref, supp}, 1), /*params_need_grad=*/trainable);
 }
 
 std::vector<torch::Tensor> VSRNetImpl::flow_parameters() const { return flow_->parameters(); }

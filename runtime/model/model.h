@@ -35,9 +35,12 @@
 //   recon.blocks.{i}.conv{1,2}.{weight,bias}
 //   upsample.conv.{weight,bias}                  Conv2d(C, C*scale^2, 3), PixelShuffle(scale)
 //   upsample.last.{weight,bias}                  Conv2d(C, 3, 3), zero-initialised
-// No buffers. With use_checkpointing every residual-block group (feat.blocks, each
-// propagation step's blocks, recon.blocks) is gradient-checkpointed (runtime/
-// checkpoint_grad.h): same values and gradients, less activation memory.
+// No buffers. With use_checkpointing (runtime/checkpoint_grad.h: same values and gradients,
+// less activation memory) the feature extractor is checkpointed frame by frame (feat.conv and
+// feat.blocks of one frame; all frames at once would recompute T frames' activations at
+// once), the flow estimator as a whole, and each propagation step's and recon's block group:
+// what stays is about one tensor per checkpoint, and a backward recomputes one frame's or one
+// group's activations at a time.
 #pragma once
 
 #include <torch/torch.h>
@@ -81,9 +84,10 @@ class ResidualGroupImpl : public torch::nn::Module {
  public:
   ResidualGroupImpl(int64_t channels, int64_t num_blocks, bool checkpointed);
   torch::Tensor forward(const torch::Tensor& x);
+  // The blocks in order, never checkpointed (for a caller that checkpoints around them).
+  torch::Tensor run(const torch::Tensor& x);
 
  private:
-  torch::Tensor run(const torch::Tensor& x);
   std::vector<ResidualBlock> blocks_;
   bool checkpointed_;
 };
@@ -135,6 +139,9 @@ class VSRNetImpl : public torch::nn::Module {
  private:
   torch::Tensor propagate(torch::nn::Conv2d& fuse, ResidualGroup& blocks, const torch::Tensor& h,
                           const torch::Tensor& aligned);
+  // The features [B,T,C,h,w] and the flows of the neighbours, checkpointed as said above.
+  torch::Tensor features(const torch::Tensor& lr_f);
+  torch::Tensor flows(const torch::Tensor& ref, const torch::Tensor& supp);
 
   VSRNetOptions options_;
   torch::nn::Conv2d feat_conv_{nullptr};

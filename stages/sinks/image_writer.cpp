@@ -4,6 +4,7 @@
 
 #include "graph/registry.h"
 #include "runtime/data/image.h"
+#include "runtime/io/fileio.h"
 #include "stages/train/messages.h"
 
 namespace vsr {
@@ -29,6 +30,10 @@ void ImageWriterStage::process(std::size_t, const Message& in, Emitter&) {
   auto batch = in.as<ValImages>();
   const std::filesystem::path folder = step_dir(dir_, static_cast<long long>(batch->step));
   for (const auto& [name, img] : batch->images) write_png_atomic(folder / (name + ".png"), img);
+  if (!batch->metrics_json.empty()) {
+    std::filesystem::create_directories(folder);
+    write_file_atomic((folder / "metrics.json").string(), batch->metrics_json);
+  }
 }
 
 VSR_REGISTER_STAGE(ImageWriterStage);

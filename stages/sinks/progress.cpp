@@ -146,11 +146,11 @@ void ProgressStage::clear_bar() {
 
 void ProgressStage::on_result(const ValResult& r) {
   clear_bar();
-  const double gain = r.psnr - r.bicubic_psnr;
   *out_ << "val step " << r.step << ": PSNR " << format("%.2f", r.psnr) << " dB (Y "
         << format("%.2f", r.psnr_y) << ") SSIM " << format("%.4f", r.ssim) << " | bicubic "
-        << format("%.2f", r.bicubic_psnr) << " dB | " << format("%+.2f", gain) << " dB"
-        << std::endl;
+        << format("%.2f", r.bicubic_psnr) << " dB (Y " << format("%.2f", r.bicubic_psnr_y) << ") | "
+        << format("%+.2f", r.psnr - r.bicubic_psnr) << " dB (Y "
+        << format("%+.2f", r.psnr_y - r.bicubic_psnr_y) << ")" << std::endl;
   last_draw_ = {};  // redraw the bar at the next step
 }
 

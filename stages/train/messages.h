@@ -65,10 +65,14 @@ struct ValResult {
   double seconds = 0;
 };
 
-// Images to write for one validation: name ("pred_000") -> RGB CV_32FC3 in [0, 1].
+// Images to write for one validation: name ("pred_000") -> RGB CV_32FC3 in [0, 1], and the
+// validation's per-image metrics.
 struct ValImages {
   std::int64_t step = 0;
   std::vector<std::pair<std::string, cv::Mat>> images;
+  // metrics.json of the step's folder: the means and every image's metrics (file, psnr,
+  // psnr_y, ssim and the bicubic ones), JSON text; "" writes none.
+  std::string metrics_json;
 };
 
 }  // namespace vsr

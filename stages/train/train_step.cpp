@@ -212,6 +212,27 @@ StageSchema TrainStepStage::schema() {
           // The device check reports it.
         }
       });
+  s.world_check("the c10d backend is in this build", [](const json& p, ParamProblems& out) {
+    const json& d = p.at("distributed");
+    if (d.at("world_size").get<int>() <= 1) return;
+    std::string backend = d.at("backend").get<std::string>();
+    if (backend == "auto") {
+      try {
+        backend = pick_device(p.at("device").get<std::string>()).is_cuda() ? "nccl" : "gloo";
+      } catch (const std::exception&) {
+        return;  // the device check reports it
+      }
+    }
+    if (!backend_available(backend)) {
+      out.add("distributed.backend",
+              "a " + d.at("world_size").dump() + "-rank job needs c10d " + backend +
+                  ", which this build of vsr_flow does not have (" +
+                  (backend == "nccl" ? "NCCL is not built yet; run CUDA jobs on one process"
+                                     : "pip's LibTorch ships no Gloo headers; build against "
+                                       "Debian's LibTorch with libgloo-dev") +
+                  ")");
+    }
+  });
   return s;
 }
 

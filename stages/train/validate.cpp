@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -75,6 +76,8 @@ struct ValidateStage::Impl {
     cv::Mat gt;        // cropped to a multiple of scale
     torch::Tensor lr;  // [1,T,3,h,w] on the CPU
     cv::Mat bicubic;   // the centre frame upscaled, clamped to [0, 1]
+    std::string file;  // the GT file's name
+    double bicubic_psnr = 0, bicubic_psnr_y = 0, bicubic_ssim = 0;
   };
 
   fs::path val_dir;
@@ -135,10 +138,13 @@ void ValidateStage::open() {
     check_val_image_size(gt.size(), m.scale, file.string());
     ValSample s = make_val_lr_frames(gt, m.shifts, m.scale);
     const cv::Mat bicubic = clamp01(bicubic_upscale(s.frames[s.frames.size() / 2], m.scale));
-    Impl::Image img{s.gt, frames_to_tensor(s.frames), bicubic};
-    bp += psnr(bicubic, img.gt, m.scale);
-    bpy += psnr_y(bicubic, img.gt, m.scale);
-    bs += ssim_y(bicubic, img.gt, m.scale);
+    Impl::Image img{s.gt, frames_to_tensor(s.frames), bicubic, file.filename().string()};
+    img.bicubic_psnr = psnr(bicubic, img.gt, m.scale);
+    img.bicubic_psnr_y = psnr_y(bicubic, img.gt, m.scale);
+    img.bicubic_ssim = ssim_y(bicubic, img.gt, m.scale);
+    bp += img.bicubic_psnr;
+    bpy += img.bicubic_psnr_y;
+    bs += img.bicubic_ssim;
     m.images.push_back(std::move(img));
   }
   const double n = static_cast<double>(m.images.size());
@@ -169,6 +175,7 @@ void ValidateStage::process(std::size_t, const Message& in, Emitter& out) {
   images->step = snapshot->step;
   const std::size_t keep =
       m.num_images == 0 ? m.images.size() : std::min<std::size_t>(m.images.size(), m.num_images);
+  nlohmann::json per_image = nlohmann::json::array();
   {
     torch::NoGradGuard no_grad;
     for (std::size_t i = 0; i < m.images.size(); ++i) {
@@ -182,9 +189,18 @@ void ValidateStage::process(std::size_t, const Message& in, Emitter& out) {
                                                         static_cast<int>(i), img.gt.size(),
                                                         m.run.tiles.tile, error_first_line(e)));
       }
-      result->psnr += psnr(pred, img.gt, m.scale);
-      result->psnr_y += psnr_y(pred, img.gt, m.scale);
-      result->ssim += ssim_y(pred, img.gt, m.scale);
+      const double p = psnr(pred, img.gt, m.scale), py = psnr_y(pred, img.gt, m.scale),
+                   ps = ssim_y(pred, img.gt, m.scale);
+      result->psnr += p;
+      result->psnr_y += py;
+      result->ssim += ps;
+      per_image.push_back({{"file", img.file},
+                           {"psnr", p},
+                           {"psnr_y", py},
+                           {"ssim", ps},
+                           {"bicubic_psnr", img.bicubic_psnr},
+                           {"bicubic_psnr_y", img.bicubic_psnr_y},
+                           {"bicubic_ssim", img.bicubic_ssim}});
       if (i < keep) {
         const std::string index = zero_padded(static_cast<long long>(i), 3);
         images->images.emplace_back("pred_" + index, pred);
@@ -201,6 +217,19 @@ void ValidateStage::process(std::size_t, const Message& in, Emitter& out) {
   result->bicubic_psnr_y = m.bicubic_psnr_y;
   result->bicubic_ssim = m.bicubic_ssim;
   result->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  images->metrics_json = nlohmann::json({{"step", result->step},
+                                         {"weights", ema ? "ema" : "model"},
+                                         {"crop_border", m.scale},
+                                         {"mean",
+                                          {{"psnr", result->psnr},
+                                           {"psnr_y", result->psnr_y},
+                                           {"ssim", result->ssim},
+                                           {"bicubic_psnr", result->bicubic_psnr},
+                                           {"bicubic_psnr_y", result->bicubic_psnr_y},
+                                           {"bicubic_ssim", result->bicubic_ssim}}},
+                                         {"images", per_image}})
+                             .dump(2) +
+                         "\n";
   out.emit<ValResult>(0, std::move(result));
   out.emit<ValImages>(1, std::move(images));
 }

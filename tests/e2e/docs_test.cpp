@@ -107,7 +107,7 @@ TEST(Docs, ConfigSchemaDescribesEveryKey) {
     EXPECT_EQ(section.at("additionalProperties"), false) << name;
   }
   EXPECT_EQ(sections, (std::vector<std::string>{"MODEL", "DATA", "TRAINING", "VALIDATION",
-                                                "CHECKPOINT", "LOGGING", "OUTPUT"}));
+                                                "CHECKPOINT", "LOGGING", "DISTRIBUTED", "OUTPUT"}));
   const auto& model = s.at("properties").at("MODEL").at("properties");
   EXPECT_EQ(model.at("base_channels").at("type"), "integer");
   EXPECT_EQ(model.at("base_channels").at("minimum"), 8);

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
 #include "runtime/model/model.h"
@@ -172,6 +173,10 @@ TEST_F(TrainRun, WritesTheWholeExperimentTree) {
     EXPECT_EQ(pred.size(), cv::Size(540, 540));
     EXPECT_EQ(gt.size(), pred.size());
     EXPECT_FALSE(fs::exists(dir / "validation_images" / step / "pred_001.png"));
+    // Every validation image's metrics, also of those not saved.
+    const std::string metrics = file_text(dir / "validation_images" / step / "metrics.json");
+    EXPECT_THAT(metrics, HasSubstr("\"bicubic_psnr_y\""));
+    EXPECT_EQ(nlohmann::json::parse(metrics).at("images").size(), 2u) << metrics;
   }
 
   // TensorBoard: a file_version event first, then the scalars, every CRC checked on read.

@@ -300,7 +300,7 @@ TEST(ConfigErrors, YamlSyntaxError) {
               HasSubstr(": YAML syntax error: "));
   EXPECT_EQ(errors_of("- a\n- b\n"),
             "t.yaml:1:1: a config must be a mapping of sections (MODEL, DATA, TRAINING, "
-            "VALIDATION, CHECKPOINT, LOGGING, OUTPUT), found a list");
+            "VALIDATION, CHECKPOINT, LOGGING, DISTRIBUTED, OUTPUT), found a list");
 }
 
 TEST(ConfigErrors, AllProblemsAtOnceInFileOrder) {

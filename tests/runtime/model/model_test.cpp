@@ -312,13 +312,34 @@ TEST(CheckpointTest, CheckpointedModelHasSameGradients) {
   const auto out_plain = plain(lr);
   const auto out_ckpt = ckpt(lr);
   EXPECT_LT(max_abs_diff(out_plain, out_ckpt), 1e-6);
-  // One checkpointed group each for feat, the 3 + 3 propagation steps and recon.
-  EXPECT_EQ(count_checkpoint_nodes(out_ckpt), 8);
+  // Feat frame by frame (7), the flow estimator, the 3 + 3 propagation steps and recon.
+  EXPECT_EQ(count_checkpoint_nodes(out_ckpt), 15);
   EXPECT_EQ(count_checkpoint_nodes(out_plain), 0);
   charbonnier_loss(out_plain, gt).backward();
   charbonnier_loss(out_ckpt, gt).backward();
   const auto a = plain->named_parameters();
   for (const auto& item : ckpt->named_parameters()) {
+    ASSERT_TRUE(item.value().grad().defined()) << item.key();
+    EXPECT_LT(max_abs_diff(item.value().grad(), a[item.key()].grad()), 1e-5) << item.key();
+  }
+}
+
+TEST(CheckpointTest, AFrozenFlowEstimatorGetsNoGradientsWhenCheckpointed) {
+  torch::manual_seed(8);
+  VSRNet plain(tiny(5, 2).num_blocks(1));
+  perturb(plain);
+  VSRNet ckpt(tiny(5, 2, /*checkpointing=*/true).num_blocks(1));
+  copy_weights(plain, ckpt);
+  const auto lr = torch::rand({1, 5, 3, 10, 9});
+  const auto gt = torch::rand({1, 3, 20, 18});
+  for (VSRNet* model : {&plain, &ckpt}) {
+    set_frozen((*model)->flow_parameters(), true);
+    charbonnier_loss((*model)(lr), gt).backward();
+    for (const auto& p : (*model)->flow_parameters()) EXPECT_FALSE(p.grad().defined());
+  }
+  const auto a = plain->named_parameters();
+  for (const auto& item : ckpt->named_parameters()) {
+    if (item.key().rfind("flow.", 0) == 0) continue;
     ASSERT_TRUE(item.value().grad().defined()) << item.key();
     EXPECT_LT(max_abs_diff(item.value().grad(), a[item.key()].grad()), 1e-5) << item.key();
   }

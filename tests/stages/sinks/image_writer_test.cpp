@@ -4,11 +4,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include "runtime/io/fileio.h"
 #include "stages/train/messages.h"
 #include "tests/stages/harness.h"
 
@@ -29,12 +33,14 @@ TEST(ImageWriter, WritesEachImageUnderItsStepFolder) {
   msg->images = {{"pred_000", pred},
                  {"gt_000", cv::Mat(30, 40, CV_32FC3, cv::Scalar::all(0.25))},
                  {"pred_001", cv::Mat(12, 21, CV_32FC3, cv::Scalar::all(2.0))}};
+  msg->metrics_json = "{\"step\": 500}\n";
   testing::CapturingEmitter out;
   stage->process(0, Message::of<ValImages>(msg), out);
   stage->close(true);
   EXPECT_TRUE(out.messages.empty());
 
   const fs::path step = dir / "step_000500";
+  EXPECT_EQ(read_text_file(step / "metrics.json"), "{\"step\": 500}\n");
   const cv::Mat p = cv::imread((step / "pred_000.png").string(), cv::IMREAD_UNCHANGED);
   ASSERT_FALSE(p.empty());
   EXPECT_EQ(p.size(), cv::Size(40, 30));
@@ -46,12 +52,11 @@ TEST(ImageWriter, WritesEachImageUnderItsStepFolder) {
   const cv::Mat q = cv::imread((step / "pred_001.png").string());
   EXPECT_EQ(q.size(), cv::Size(21, 12));
   EXPECT_EQ(q.at<cv::Vec3b>(0, 0), cv::Vec3b(255, 255, 255));  // clamped
-  std::size_t files = 0;
-  for (const auto& e : fs::directory_iterator(step)) {
-    EXPECT_EQ(e.path().extension(), ".png") << e.path();  // no temporary files left
-    ++files;
-  }
-  EXPECT_EQ(files, 3u);
+  std::vector<std::string> files;                              // no temporary files left
+  for (const auto& e : fs::directory_iterator(step)) files.push_back(e.path().filename());
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, (std::vector<std::string>{"gt_000.png", "metrics.json", "pred_000.png",
+                                             "pred_001.png"}));
 }
 
 TEST(ImageWriter, NamesStepFoldersWithSixDigitsAndNeedsADir) {

@@ -53,6 +53,7 @@ Message val_result() {
   r.psnr_y = 29.80;
   r.ssim = 0.8123;
   r.bicubic_psnr = 27.10;
+  r.bicubic_psnr_y = 28.35;
   return Message::make(r);
 }
 
@@ -94,7 +95,8 @@ TEST(Progress, PlainLinesPerIntervalAndValidation) {
             (std::vector<std::string>{
                 "step 5/10 | loss 0.0312 (smoothed EMA 0.98) | lr 1.00e-04 | 4.0 samples/s | "
                 "data wait 10% | ETA 0:00:05",
-                "val step 500: PSNR 28.41 dB (Y 29.80) SSIM 0.8123 | bicubic 27.10 dB | +1.31 dB",
+                "val step 500: PSNR 28.41 dB (Y 29.80) SSIM 0.8123 | bicubic 27.10 dB (Y 28.35) | "
+                "+1.31 dB (Y +1.45)",
                 "step 10/10 | loss 0.0312 (smoothed EMA 0.98) | lr 1.00e-04 | 4.0 samples/s | "
                 "data wait 10% | ETA 0:00:00"}));
   EXPECT_TRUE(out.messages.empty());
@@ -138,8 +140,9 @@ TEST(Progress, NegativeGainHasItsSign) {
   r.psnr_y = 27.0;
   r.ssim = 0.5;
   r.bicubic_psnr = 26.5;
+  r.bicubic_psnr_y = 26.75;
   stage.process(1, Message::make(r), out);
-  EXPECT_THAT(text.str(), EndsWith("| bicubic 26.50 dB | -0.50 dB\n"));
+  EXPECT_THAT(text.str(), EndsWith("| bicubic 26.50 dB (Y 26.75) | -0.50 dB (Y +0.25)\n"));
 }
 
 TEST(Progress, LiveBarRedrawsOneLineAndValidationGetsItsOwn) {

@@ -1,8 +1,11 @@
 // validate, driven by hand with snapshots of a tiny VSRNet, and in a graph with image_writer.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
 #include <torch/torch.h>
 #include <unistd.h>
+#include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 
@@ -157,6 +160,34 @@ TEST_F(ValidateStageTest, UntrainedModelScoresExactlyBicubic) {
   EXPECT_GT(r.result->ssim, 0.2);
   EXPECT_LE(r.result->ssim, 1.0);
   EXPECT_GE(r.result->seconds, 0);
+}
+
+TEST_F(ValidateStageTest, PerImageMetricsAddUpToTheMeans) {
+  const ValRun r = run(snapshot(/*trained=*/true));
+  ASSERT_TRUE(r.result && r.images);
+  const nlohmann::json m = nlohmann::json::parse(r.images->metrics_json);
+  EXPECT_EQ(m.at("step"), 500);
+  EXPECT_EQ(m.at("crop_border"), 3);
+  const auto& images = m.at("images");
+  ASSERT_EQ(images.size(), 3u);  // every image, also those not saved
+  double psnr = 0, psnr_y = 0, ssim = 0, bicubic_y = 0;
+  std::vector<std::string> files;
+  for (const auto& img : images) {
+    files.push_back(img.at("file").get<std::string>());
+    psnr += img.at("psnr").get<double>();
+    psnr_y += img.at("psnr_y").get<double>();
+    ssim += img.at("ssim").get<double>();
+    bicubic_y += img.at("bicubic_psnr_y").get<double>();
+    EXPECT_NE(img.at("psnr").get<double>(), img.at("bicubic_psnr").get<double>());
+  }
+  EXPECT_TRUE(std::is_sorted(files.begin(), files.end()));
+  EXPECT_THAT(files[0], ::testing::EndsWith(".png"));
+  EXPECT_NEAR(psnr / 3, r.result->psnr, 1e-9);
+  EXPECT_NEAR(psnr_y / 3, r.result->psnr_y, 1e-9);
+  EXPECT_NEAR(ssim / 3, r.result->ssim, 1e-9);
+  EXPECT_NEAR(bicubic_y / 3, r.result->bicubic_psnr_y, 1e-9);
+  EXPECT_DOUBLE_EQ(m.at("mean").at("psnr").get<double>(), r.result->psnr);
+  EXPECT_DOUBLE_EQ(m.at("mean").at("bicubic_psnr_y").get<double>(), r.result->bicubic_psnr_y);
 }
 
 TEST_F(ValidateStageTest, SavesPredBicubicAndGtAtTheCroppedSize) {
