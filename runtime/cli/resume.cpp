@@ -65,9 +65,7 @@ std::int64_t checkpoint_bytes(const json& doc, const json& train_step) {
         options.num_blocks() > 1024) {
       return 0;
     }
-    const VSRNet net(options);
-    std::int64_t count = 0;
-    for (const auto& p : net->parameters()) count += p.numel();
+    const std::int64_t count = parameter_count(options);
     const json* ema = unchecked_param(doc, train_step, "optim", "ema_decay");
     const bool with_ema = ema && ema->is_number() && ema->get<double>() > 0;
     return count * 4 * (with_ema ? 4 : 3) + (1 << 20);

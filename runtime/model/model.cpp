@@ -272,6 +272,17 @@ torch::Tensor VSRNetImpl::flows(const torch::Tensor& ref, const torch::Tensor& s
       torch::cat({ref, supp}, 1), /*params_need_grad=*/trainable);
 }
 
+std::int64_t parameter_count(const VSRNetOptions& o) {
+  auto conv = [](std::int64_t in, std::int64_t out, std::int64_t k) {
+    return in * out * k * k + out;
+  };
+  const std::int64_t c = o.base_channels(), n = o.num_blocks(), s = o.scale();
+  const std::int64_t flow_level =
+      conv(8, 32, 5) + conv(32, 32, 5) + conv(32, 16, 5) + conv(16, 2, 5);
+  return conv(3, c, 3) + 4 * n * 2 * conv(c, c, 3) + kFlowLevels * flow_level +
+         2 * conv(2 * c, c, 3) + conv(3 * c, c, 3) + conv(c, c * s * s, 3) + conv(c, 3, 3);
+}
+
 std::vector<torch::Tensor> VSRNetImpl::flow_parameters() const { return flow_->parameters(); }
 
 std::vector<torch::Tensor> VSRNetImpl::other_parameters() const {

@@ -156,6 +156,10 @@ class VSRNetImpl : public torch::nn::Module {
 };
 TORCH_MODULE(VSRNet);
 
+// The number of parameters of a VSRNet of these options (the same as building it and counting,
+// without allocating it).
+std::int64_t parameter_count(const VSRNetOptions& options);
+
 // Copies `weights` into the parameters and buffers of `net` by name. Throws
 // std::runtime_error starting with `context` and listing (up to 5 of each) the names that are
 // missing, unknown or of the wrong shape; unknown names are ignored when `allow_unknown`.

@@ -1,14 +1,14 @@
 // train_bench: the training step fed by the real data stages vs by synthetic in-memory
 // batches (the data stall as a ratio), each with float micro-batches (batch converts on the
-// host) and raw 8-bit ones (train_step converts on the device: the GPU data path), and peak
-// memory with and without gradient checkpointing (issue 5). Not a unit test: it prints
-// figures, see tests/bench/README.md.
+// host) and raw 8-bit ones (train_step converts on the device: the GPU data path), with the
+// precision and layout given, so the same command measures a GPU. Memory with and without
+// gradient checkpointing: memory_bench. Not a unit test: it prints figures, see
+// tests/bench/README.md.
 //
 //   train_bench [--steps 60] [--crop 96] [--batch 4] [--channels 16] [--blocks 2]
-//               [--device cpu|cuda|auto]
+//               [--device cpu|cuda|auto] [--precision off|bf16|fp16] [--channels-last
+//               auto|true|false]
 #include <ATen/ATen.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -42,6 +42,8 @@ struct Options {
   int channels = 16;
   int blocks = 2;
   std::string device = "cpu";
+  std::string precision = "off";       // TRAINING.mixed_precision: off, bf16, fp16 (CUDA)
+  std::string channels_last = "auto";  // MODEL.channels_last: auto, true, false
 };
 
 // The peak memory the last StepEvent reported, and where.
@@ -140,36 +142,6 @@ json training_spec(const TrainConfig& config, const json& compiled, bool synthet
   return doc;
 }
 
-// Peak RSS growth of 2 forward + backward passes of a VSRNet, measured in a fresh process
-// (fork + exec of this binary: a forked child of a process that has used OpenMP hangs).
-double measure_activation_peak(bool checkpointing) {
-  at::set_num_threads(2);
-  torch::manual_seed(0);
-  VSRNet net(VSRNetOptions().base_channels(32).num_blocks(8).frames(7).scale(3).use_checkpointing(
-      checkpointing));
-  const auto lr = torch::rand({2, 7, 3, 64, 64});
-  const auto gt = torch::rand({2, 3, 192, 192});
-  rusage before{};
-  getrusage(RUSAGE_SELF, &before);
-  for (int i = 0; i < 2; ++i) {
-    net->zero_grad();
-    charbonnier_loss(net->forward(lr), gt).backward();
-  }
-  rusage after{};
-  getrusage(RUSAGE_SELF, &after);
-  return (after.ru_maxrss - before.ru_maxrss) / 1024.0;
-}
-
-double activation_peak_mib(bool checkpointing) {
-  const std::string cmd =
-      "/proc/" + std::to_string(getpid()) + "/exe --memory-child " + (checkpointing ? "1" : "0");
-  std::FILE* p = popen(cmd.c_str(), "r");
-  double mib = -1;
-  if (!p || std::fscanf(p, "%lf", &mib) != 1) mib = -1;
-  if (p) pclose(p);
-  return mib;
-}
-
 int run(const Options& o) {
   const testing::MockDataset data("vsr_train_bench",
                                   {{"small_540"}, {7}, /*count=*/16, /*val_count=*/1},
@@ -184,6 +156,8 @@ int run(const Options& o) {
                                          "MODEL.base_channels=" + std::to_string(o.channels),
                                          "MODEL.num_blocks=" + std::to_string(o.blocks),
                                          "TRAINING.device=" + o.device,
+                                         "TRAINING.mixed_precision=" + o.precision,
+                                         "MODEL.channels_last=" + o.channels_last,
                                          "VALIDATION.val_interval=1000000",
                                          "CHECKPOINT.checkpoint_interval=1000000"};
   const std::string demo = std::string(VSR_SOURCE_DIR) + "/configs/demo.yaml";
@@ -207,8 +181,9 @@ int run(const Options& o) {
   }
   std::printf(
       "train_bench: %d steps, batch %d, GT crop %d, model %d channels x %d blocks, device %s, "
-      "2 decode workers, %d torch threads\n",
-      o.steps, o.batch, o.crop, o.channels, o.blocks, o.device.c_str(), at::get_num_threads());
+      "precision %s, channels_last %s, 2 decode workers, %d torch threads\n",
+      o.steps, o.batch, o.crop, o.channels, o.blocks, o.device.c_str(), o.precision.c_str(),
+      o.channels_last.c_str(), at::get_num_threads());
   auto rate = [&](bool synthetic, bool raw) { return o.steps / seconds[synthetic][raw]; };
   std::printf("  synthetic in-memory batches, float: %.2f steps/s (%.1f s)\n", rate(true, false),
               seconds[1][0]);
@@ -224,14 +199,6 @@ int run(const Options& o) {
   std::printf("  peak memory (%s): %.2f GiB\n", peak.on_device ? "device" : "process RSS",
               static_cast<double>(peak.bytes) / (1 << 30));
   std::printf("\n  stats, real feed, float:\n%s", table_real.c_str());
-  if (o.device != "cpu") return 0;  // the memory comparison below is of the CPU
-
-  const double plain = activation_peak_mib(false);
-  const double ckpt = activation_peak_mib(true);
-  std::printf(
-      "\n  peak RSS growth of 2 forward+backward passes, VSRNet 32 ch x 8 blocks, "
-      "B=2, T=7, LR 64x64:\n    plain %.0f MiB, checkpointed %.0f MiB (%.0f%%)\n",
-      plain, ckpt, 100 * ckpt / plain);
   return 0;
 }
 
@@ -239,19 +206,15 @@ int run(const Options& o) {
 }  // namespace vsr
 
 int main(int argc, char** argv) {
-  if (argc == 3 && std::string(argv[1]) == "--memory-child") {
-    std::printf("%f\n", vsr::measure_activation_peak(std::string(argv[2]) == "1"));
-    return 0;
-  }
   vsr::Options o;
   if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
-    std::cout << "usage: train_bench [--steps 60] [--crop 96] [--batch 4] [--channels 16] "
-                 "[--blocks 2] [--device cpu|cuda|auto]\n"
-                 "  times --steps optimizer steps of configs/demo.yaml's train_step fed by the "
-                 "data stages\n"
-                 "  and by synthetic in-memory batches, then the peak memory of a larger "
-                 "VSRNet with and\n"
-                 "  without gradient checkpointing (tests/bench/README.md)\n";
+    std::cout
+        << "usage: train_bench [--steps 60] [--crop 96] [--batch 4] [--channels 16] "
+           "[--blocks 2] [--device cpu|cuda|auto]\n"
+           "                   [--precision off|bf16|fp16] [--channels-last auto|true|false]\n"
+           "  times --steps optimizer steps of configs/demo.yaml's train_step fed by the "
+           "data stages\n"
+           "  and by synthetic in-memory batches (tests/bench/README.md)\n";
     return 0;
   }
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -259,6 +222,10 @@ int main(int argc, char** argv) {
     const int v = std::atoi(argv[i + 1]);
     if (k == "--device")
       o.device = argv[i + 1];
+    else if (k == "--precision")
+      o.precision = argv[i + 1];
+    else if (k == "--channels-last")
+      o.channels_last = argv[i + 1];
     else if (k == "--steps")
       o.steps = v;
     else if (k == "--crop")
@@ -271,7 +238,8 @@ int main(int argc, char** argv) {
       o.blocks = v;
     else {
       std::cerr << "train_bench: unknown option " << k
-                << "; options: --steps --crop --batch --channels --blocks --device\n";
+                << "; options: --steps --crop --batch --channels --blocks --device --precision "
+                   "--channels-last\n";
       return 2;
     }
   }

@@ -2,7 +2,9 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
 #include <torch/torch.h>
+#include <tuple>
 
 #include <cmath>
 #include <set>
@@ -293,6 +295,18 @@ std::vector<double> train_losses(uint64_t seed) {
     losses.push_back(loss.item<double>());
   }
   return losses;
+}
+
+TEST(ModelTest, ParameterCountIsThatOfTheBuiltNetwork) {
+  for (const auto& [c, n, s] :
+       std::vector<std::tuple<int, int, int>>{{8, 1, 2}, {16, 2, 3}, {24, 0, 4}}) {
+    VSRNet net(VSRNetOptions().base_channels(c).num_blocks(n).scale(s).frames(5));
+    std::int64_t built = 0;
+    for (const auto& p : net->parameters()) built += p.numel();
+    EXPECT_EQ(parameter_count(net->options()), built) << c << " " << n << " " << s;
+  }
+  // The demo's model.
+  EXPECT_EQ(parameter_count(VSRNetOptions().base_channels(16).num_blocks(2).scale(3)), 212105);
 }
 
 TEST(ModelTest, SameSeedSameLosses) {
