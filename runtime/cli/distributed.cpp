@@ -165,8 +165,10 @@ int launch_local_ranks(int nproc, const std::vector<std::string>& args) {
   int running = nproc;
   auto deadline = std::chrono::steady_clock::time_point::max();
   bool terminated = false;
+  bool stop_forwarded = false;
   while (running > 0) {
     if (const int sig = g_forward_signal.exchange(0)) {
+      stop_forwarded = true;
       for (const pid_t pid : pids) {
         if (pid > 0) ::kill(pid, sig);
       }
@@ -178,6 +180,11 @@ int launch_local_ranks(int nproc, const std::vector<std::string>& args) {
       if (r < nproc) pids[r] = -1;
       --running;
       const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+      // After a Ctrl-C the ranks stop after the same step and exit 130: the job's status.
+      if (stop_forwarded && WIFEXITED(status) && WEXITSTATUS(status) == 130) {
+        if (result == 0) result = 130;
+        continue;
+      }
       if (!ok && failure.empty()) {
         failure =
             "rank " + std::to_string(r) + " (pid " + std::to_string(pid) + ") " + describe(status);

@@ -12,6 +12,11 @@
 
 #if VSR_WITH_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
+#if VSR_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+#if VSR_WITH_GLOO || VSR_WITH_NCCL
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
 
@@ -65,15 +70,27 @@ bool backend_available(const std::string& backend) {
 #if VSR_WITH_GLOO
   if (backend == "gloo") return true;
 #endif
+#if VSR_WITH_NCCL
+  if (backend == "nccl") return true;
+#endif
   (void)backend;
   return false;
 }
 
+#if VSR_WITH_GLOO || VSR_WITH_NCCL
+
+// The build has one backend: Gloo with Debian's LibTorch 1.13, NCCL with a CUDA LibTorch 2.x.
 #if VSR_WITH_GLOO
+using Group = c10d::ProcessGroupGloo;
+constexpr const char* kBuildBackend = "gloo";
+#else
+using Group = c10d::ProcessGroupNCCL;
+constexpr const char* kBuildBackend = "nccl";
+#endif
 
 struct Collective::Impl {
   c10::intrusive_ptr<c10d::TCPStore> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  c10::intrusive_ptr<Group> group;
   // Heartbeats: a store connection of its own, bumped every second by a thread.
   c10::intrusive_ptr<c10d::TCPStore> beat_store;
   std::thread beat;
@@ -82,11 +99,12 @@ struct Collective::Impl {
   bool stopping = false;
 };
 
-Collective::Collective(const DistributedOptions& options, const std::string& backend)
-    : options_(options), backend_(backend), impl_(std::make_unique<Impl>()) {
-  if (backend != "gloo") {
-    throw RunError("DISTRIBUTED.backend " + backend +
-                   " is not in this build (it has gloo); use gloo or a CUDA build for nccl");
+Collective::Collective(const DistributedOptions& options, const std::string& backend,
+                       c10::Device device)
+    : options_(options), backend_(backend), device_(device), impl_(std::make_unique<Impl>()) {
+  if (backend != kBuildBackend) {
+    throw RunError("DISTRIBUTED.backend " + backend + " is not in this build (it has " +
+                   kBuildBackend + ")");
   }
   const auto timeout =
       std::chrono::milliseconds(static_cast<std::int64_t>(options.timeout_s * 1e3));
@@ -111,6 +129,7 @@ Collective::Collective(const DistributedOptions& options, const std::string& bac
                    "; check that every rank was started with the same MASTER_ADDR, MASTER_PORT "
                    "and WORLD_SIZE, and that rank 0 can listen on that port");
   }
+#if VSR_WITH_GLOO
   try {
     auto go = c10d::ProcessGroupGloo::Options::create(timeout);
     if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname) {
@@ -129,6 +148,17 @@ Collective::Collective(const DistributedOptions& options, const std::string& bac
                    "; on a machine with several network interfaces set GLOO_SOCKET_IFNAME to the "
                    "one the ranks reach each other on");
   }
+#else
+  try {
+    auto no = c10d::ProcessGroupNCCL::Options::create();
+    no->timeout = timeout;
+    impl_->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl_->store, options.rank,
+                                                               options.world_size, no);
+  } catch (const std::exception& e) {
+    throw RunError("rank " + std::to_string(options.rank) + ": the NCCL process group (" + where +
+                   ") could not be formed: " + e.what());
+  }
+#endif
   impl_->beat = std::thread([this] {
     const std::string key = "vsr_flow/heartbeat/" + std::to_string(options_.rank);
     std::unique_lock<std::mutex> lock(impl_->mu);
@@ -256,11 +286,12 @@ std::vector<double> Collective::sum(const std::vector<double>& values) {
 
 struct Collective::Impl {};
 
-Collective::Collective(const DistributedOptions& options, const std::string& backend)
-    : options_(options), backend_(backend) {
+Collective::Collective(const DistributedOptions& options, const std::string& backend,
+                       c10::Device device)
+    : options_(options), backend_(backend), device_(device) {
   throw RunError("this build of vsr_flow has no c10d backend (" + backend +
-                 " asked for): pip's LibTorch ships no Gloo headers, so multi-process training "
-                 "on the CPU needs the build against Debian's LibTorch (Gloo, from libgloo-dev)");
+                 " asked for): multi-process training needs the build against Debian's LibTorch "
+                 "(Gloo, with libgloo-dev) or a CUDA LibTorch 2.x with nccl.h (NCCL)");
 }
 Collective::~Collective() = default;
 void Collective::fail(const std::string& what, const std::exception& e) {

@@ -1,11 +1,12 @@
 // Data-parallel training across processes on PyTorch's c10d: a TCP store for the rendezvous
-// (rank 0 hosts it at MASTER_ADDR:MASTER_PORT) and a process group, Gloo on the CPU (Debian's
-// LibTorch 1.13 with Debian's gloo). What train_step needs of it: rank 0's weights broadcast
-// at the start, the gradients averaged in buckets before every optimizer step, a few numbers
-// (the loss, the stop flag) agreed on.
+// (rank 0 hosts it at MASTER_ADDR:MASTER_PORT) and a process group: Gloo on the CPU (Debian's
+// LibTorch 1.13 with Debian's gloo), NCCL on CUDA (a CUDA LibTorch 2.x with nccl.h; compiled,
+// and not run here: no machine with two GPUs). What train_step needs of it: rank 0's weights
+// broadcast at the start, the gradients averaged in buckets before every optimizer step, a few
+// numbers (the loss, the stop flag) agreed on.
 //
 //   DistributedOptions o = distributed_options_from_env();   // RANK, WORLD_SIZE, ... (torchrun)
-//   Collective c(o, "gloo");
+//   Collective c(o, "gloo", c10::Device(c10::kCPU));
 //   c.broadcast_from_rank0(params);
 //   c.average(grads);                                           // in place, sum / world_size
 //
@@ -15,6 +16,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <chrono>
 #include <cstdint>
@@ -44,9 +46,10 @@ bool backend_available(const std::string& backend);
 
 class Collective {
  public:
-  // Joins the job: connects to (rank 0: starts) the store and builds the process group.
-  // Throws RunError when the rendezvous does not complete within timeout_s.
-  Collective(const DistributedOptions& options, const std::string& backend);
+  // Joins the job: connects to (rank 0: starts) the store and builds the process group;
+  // `device` is where the tensors of its collectives live (the CPU for Gloo, the rank's GPU for
+  // NCCL). Throws RunError when the rendezvous does not complete within timeout_s.
+  Collective(const DistributedOptions& options, const std::string& backend, c10::Device device);
   ~Collective();
   Collective(const Collective&) = delete;
   Collective& operator=(const Collective&) = delete;
@@ -72,6 +75,7 @@ class Collective {
 
   DistributedOptions options_;
   std::string backend_;
+  c10::Device device_;
   std::unique_ptr<Impl> impl_;
 };
 

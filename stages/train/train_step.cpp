@@ -227,7 +227,7 @@ StageSchema TrainStepStage::schema() {
       out.add("distributed.backend",
               "a " + d.at("world_size").dump() + "-rank job needs c10d " + backend +
                   ", which this build of vsr_flow does not have (" +
-                  (backend == "nccl" ? "NCCL is not built yet; run CUDA jobs on one process"
+                  (backend == "nccl" ? "NCCL needs a CUDA LibTorch 2.x and nccl.h at build time"
                                      : "pip's LibTorch ships no Gloo headers; build against "
                                        "Debian's LibTorch with libgloo-dev") +
                   ")");
@@ -314,7 +314,7 @@ void TrainStepStage::open() {
     const std::string backend = s.dist_backend != "auto" ? s.dist_backend
                                 : s.device->is_cuda()    ? "nccl"
                                                          : "gloo";
-    s.collective = std::make_unique<Collective>(s.dist, backend);
+    s.collective = std::make_unique<Collective>(s.dist, backend, *s.device);
     // Every rank starts from rank 0's weights (and so the EMA too, made from them below).
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> weights;

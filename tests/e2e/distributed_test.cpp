@@ -262,6 +262,31 @@ TEST_F(Distributed, TheLauncherNamesTheRankThatDiedAndStopsTheOthers) {
   EXPECT_EQ(::kill(std::stoi(m[1]), 0), -1) << "rank 0 is still running";
 }
 
+TEST_F(Distributed, CtrlCStopsEveryRankAfterTheSameStepWhichIsSavedAndResumed) {
+  const fs::path dir = experiment("ctrl_c").parent_path();
+  fs::create_directories(dir);
+  const fs::path log = dir / "ctrl_c.log";
+  testing::Child job(std::string(VSR_BINARY) + " run " + args("ctrl_c", 100000, 1) +
+                     " --nproc 2 > " + log.string() + " 2>&1");
+  wait_for_step(log, 3);
+  job.signal(SIGINT);  // the launcher only: the ranks are in a process group of their own
+  const std::optional<int> code = job.wait(60s);
+  ASSERT_TRUE(code.has_value()) << file_text(log);
+  EXPECT_EQ(*code, 130) << file_text(log);
+  EXPECT_THAT(file_text(log), HasSubstr("stopped on request"));
+  EXPECT_THAT(file_text(log), ::testing::Not(HasSubstr("--nproc: rank")));  // no failure
+  const auto saved = list_step_checkpoints(experiment("ctrl_c") / "checkpoints");
+  ASSERT_FALSE(saved.empty());
+  const std::int64_t step = saved.back().first;
+  EXPECT_GE(step, 3);
+  // Both ranks stopped after that step (else rank 0 would have waited for rank 1 and failed);
+  // the run goes on from it.
+  const testing::CommandResult resumed =
+      run(args("ctrl_c", static_cast<int>(step) + 2, 1) + " --resume auto --nproc 2");
+  ASSERT_EQ(resumed.code, 0) << resumed.out;
+  EXPECT_THAT(resumed.out, HasSubstr("step " + std::to_string(step + 2) + "/"));
+}
+
 TEST_F(Distributed, ARunResumesOnAnotherWorldSize) {
   // One process with batch 2 straight to step 6; from its step-3 checkpoint, two ranks with
   // batch 1 each to step 6: the same samples, so the same weights.
