@@ -91,12 +91,18 @@ constexpr const char* kBuildBackend = "nccl";
 struct Collective::Impl {
   c10::intrusive_ptr<c10d::TCPStore> store;
   c10::intrusive_ptr<Group> group;
-  // Heartbeats: a store connection of its own, bumped every second by a thread.
-  c10::intrusive_ptr<c10d::TCPStore> beat_store;
-  std::thread beat;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stopping = false;
+  // Heartbeats: a store connection of its own, bumped every second by a thread that shares
+  // this state, so the destructor can let it go (detach) instead of waiting out a store call
+  // that hangs.
+  struct Beat {
+    c10::intrusive_ptr<c10d::TCPStore> store;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool stopping = false;
+    bool done = false;  // the thread has returned
+  };
+  std::shared_ptr<Beat> beat = std::make_shared<Beat>();
+  std::thread beat_thread;
 };
 
 Collective::Collective(const DistributedOptions& options, const std::string& backend,
@@ -120,7 +126,7 @@ Collective::Collective(const DistributedOptions& options, const std::string& bac
     so.isServer = false;
     so.waitWorkers = false;
     so.numWorkers = c10::nullopt;
-    impl_->beat_store = c10::make_intrusive<c10d::TCPStore>(options.master_addr, so);
+    impl_->beat->store = c10::make_intrusive<c10d::TCPStore>(options.master_addr, so);
   } catch (const std::exception& e) {
     throw RunError("rank " + std::to_string(options.rank) + " of " +
                    std::to_string(options.world_size) + ": the rendezvous at " + where +
@@ -159,27 +165,43 @@ Collective::Collective(const DistributedOptions& options, const std::string& bac
                    ") could not be formed: " + e.what());
   }
 #endif
-  impl_->beat = std::thread([this] {
-    const std::string key = "vsr_flow/heartbeat/" + std::to_string(options_.rank);
-    std::unique_lock<std::mutex> lock(impl_->mu);
-    while (!impl_->stopping) {
+  impl_->beat_thread = std::thread([beat = impl_->beat, rank = options_.rank] {
+    const std::string key = "vsr_flow/heartbeat/" + std::to_string(rank);
+    auto finish = [&] {
+      std::lock_guard<std::mutex> lock(beat->mu);
+      beat->done = true;
+      beat->cv.notify_all();
+    };
+    while (true) {
       try {
-        impl_->beat_store->add(key, 1);
+        beat->store->add(key, 1);  // not under the lock: it may take up to the store's timeout
       } catch (const std::exception&) {
-        return;  // the store is gone (rank 0 ended); a collective reports it
+        return finish();  // the store is gone (rank 0 ended); a collective reports it
       }
-      impl_->cv.wait_for(lock, std::chrono::seconds(1), [this] { return impl_->stopping; });
+      std::unique_lock<std::mutex> lock(beat->mu);
+      if (beat->cv.wait_for(lock, std::chrono::seconds(1), [&] { return beat->stopping; })) {
+        beat->done = true;
+        beat->cv.notify_all();
+        return;
+      }
     }
   });
 }
 
 Collective::~Collective() {
-  {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->stopping = true;
+  std::unique_lock<std::mutex> lock(impl_->beat->mu);
+  impl_->beat->stopping = true;
+  impl_->beat->cv.notify_all();
+  // The thread ends at once unless a store call hangs; then it is let go (it owns what it
+  // uses) rather than waited for.
+  const bool done =
+      impl_->beat->cv.wait_for(lock, std::chrono::seconds(2), [&] { return impl_->beat->done; });
+  lock.unlock();
+  if (done) {
+    impl_->beat_thread.join();
+  } else {
+    impl_->beat_thread.detach();
   }
-  impl_->cv.notify_all();
-  if (impl_->beat.joinable()) impl_->beat.join();
 }
 
 void Collective::fail(const std::string& what, const std::exception& e) {
@@ -188,12 +210,12 @@ void Collective::fail(const std::string& what, const std::exception& e) {
   try {
     std::vector<std::int64_t> first(options_.world_size);
     for (int r = 0; r < options_.world_size; ++r) {
-      first[r] = impl_->beat_store->add("vsr_flow/heartbeat/" + std::to_string(r), 0);
+      first[r] = impl_->beat->store->add("vsr_flow/heartbeat/" + std::to_string(r), 0);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2500));
     for (int r = 0; r < options_.world_size; ++r) {
       if (r == options_.rank) continue;
-      if (impl_->beat_store->add("vsr_flow/heartbeat/" + std::to_string(r), 0) == first[r]) {
+      if (impl_->beat->store->add("vsr_flow/heartbeat/" + std::to_string(r), 0) == first[r]) {
         who += (who.empty() ? "" : ", ") + std::to_string(r);
       }
     }
