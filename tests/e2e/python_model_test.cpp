@@ -83,6 +83,22 @@ void load_into(VSRNet& net, const CheckpointData::Named& weights) {
   load_named_weights(*net, weights, "test:");
 }
 
+// What python_model_check.py compares with: {"io": {input, ema_output, model_output}}, the
+// outputs of `net` with the checkpoint's EMA (its model weights when it kept none) and model
+// weights.
+void write_io(const fs::path& path, VSRNet& net, const CheckpointData& c,
+              const torch::Tensor& input) {
+  torch::NoGradGuard no_grad;
+  net->eval();
+  load_into(net, c.ema.empty() ? c.model : c.ema);
+  const torch::Tensor ema_out = net->forward(input);
+  load_into(net, c.model);
+  const torch::Tensor model_out = net->forward(input);
+  const CheckpointData::Named io = {
+      {"input", input}, {"ema_output", ema_out}, {"model_output", model_out}};
+  save_state_dicts(path, {{"io", &io}});
+}
+
 nlohmann::json run_json(const std::string& command) {
   const testing::CommandResult r = testing::run_command(command + " 2>&1");
   EXPECT_EQ(r.code, 0) << command << "\n" << r.out;
@@ -111,16 +127,7 @@ TEST(PythonModel, GivesTheCppModelsOutputsFor5And7FramesAndScales2To4) {
       const CheckpointData c = checkpoint_of(net, frames, scale);
       save_checkpoint(dir / "ckpt.pth", c);
       // 13x10: not a multiple of the flow pyramid's 4, so padding and cropping are compared.
-      const torch::Tensor input = torch::rand({2, frames, 3, 13, 10});
-      torch::NoGradGuard no_grad;
-      net->eval();
-      load_into(net, c.ema);
-      const torch::Tensor ema_out = net->forward(input);
-      load_into(net, c.model);
-      const torch::Tensor model_out = net->forward(input);
-      const CheckpointData::Named io = {
-          {"input", input}, {"ema_output", ema_out}, {"model_output", model_out}};
-      save_state_dicts(dir / "io.pth", {{"io", &io}});
+      write_io(dir / "io.pth", net, c, torch::rand({2, frames, 3, 13, 10}));
       if (frames == 7 && scale == 3) {
         const testing::CommandResult r =
             testing::run_command(kBinary + " export " + (dir / "ckpt.pth").string() + " --to " +
@@ -138,17 +145,8 @@ TEST(PythonModel, GivesTheCppModelsOutputsFor5And7FramesAndScales2To4) {
     fs::create_directories(dir);
     fs::copy_file(extra, dir / "ckpt.pth");
     VSRNet net = net_for(c);
-    torch::NoGradGuard no_grad;
-    net->eval();
     torch::manual_seed(3);
-    const torch::Tensor input = torch::rand({1, c.frames, 3, 37, 29});
-    load_into(net, c.ema.empty() ? c.model : c.ema);
-    const torch::Tensor ema_out = net->forward(input);
-    load_into(net, c.model);
-    const torch::Tensor model_out = net->forward(input);
-    const CheckpointData::Named io = {
-        {"input", input}, {"ema_output", ema_out}, {"model_output", model_out}};
-    save_state_dicts(dir / "io.pth", {{"io", &io}});
+    write_io(dir / "io.pth", net, c, torch::rand({1, c.frames, 3, 37, 29}));
     cases.push_back("given");
   }
   std::string dirs;
