@@ -159,6 +159,7 @@ struct Pipeline::Impl {
   flow::graph graph;
   Spec spec;
   std::atomic<bool> stop{false};
+  std::atomic<bool> finish{false};  // a stage's request_finish(): the end, not a stop
   std::map<std::string, std::unique_ptr<StageRt>> stages;
   std::vector<StageRt*> order;  // spec order
   bool ran = false;
@@ -182,6 +183,7 @@ struct Pipeline::Impl {
       ctx.params = decl.params;
       ctx.concurrency = decl.concurrency;
       ctx.stop = &stop;
+      ctx.finish = &finish;
       try {
         rt->stage = type.factory(ctx);
       } catch (const std::exception& e) {
@@ -234,7 +236,7 @@ struct Pipeline::Impl {
 
   void produce(StageRt& rt) {
     if (rt.exhausted) return;
-    if (stop.load(std::memory_order_relaxed)) {
+    if (stop.load(std::memory_order_relaxed) || finish.load(std::memory_order_relaxed)) {
       if (rt.stage->can_stop()) return;
     }
     ++rt.in;
@@ -297,7 +299,7 @@ void Pipeline::run() {
     }
   }
   if (error) std::rethrow_exception(error);
-  if (im.stop) return;
+  if (im.stop || im.finish) return;
   for (auto* rt : im.order) {
     if (rt->credits && !rt->exhausted) {
       throw RunError("pipeline stalled: source '" + rt->decl->name + "' has all " +

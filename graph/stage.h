@@ -28,6 +28,7 @@ struct StageContext {
   json params = json::object();
   int concurrency = 1;  // 0 means unlimited
   std::atomic<bool>* stop = nullptr;
+  std::atomic<bool>* finish = nullptr;
 
   bool stop_requested() const { return stop && stop->load(std::memory_order_relaxed); }
   // Asks the pipeline to stop as Ctrl-C does: sources stop (at a unit boundary, see
@@ -35,6 +36,13 @@ struct StageContext {
   void request_stop() const {
     if (stop) stop->store(true, std::memory_order_relaxed);
   }
+  // Ends the sources' input as a stop does (at a unit boundary, in-flight work drains), but the
+  // run counts as complete, not as stopped: for a stage that has reached its own end, e.g. a
+  // training time budget.
+  void request_finish() const {
+    if (finish) finish->store(true, std::memory_order_relaxed);
+  }
+  bool finish_requested() const { return finish && finish->load(std::memory_order_relaxed); }
   template <class T>
   T param(const std::string& key) const {
     return params.at(key).get<T>();

@@ -412,6 +412,16 @@ int cmd_run(const Args& a) {
                    "train on)\n";
       return 0;
     }
+    const double budget = 60 * train->params.at("time_budget_minutes").get<double>();
+    if (budget > 0 && loaded.resume_train_time_s >= budget) {
+      char minutes[96];
+      std::snprintf(minutes, sizeof minutes, "%.1f min, and the run's time budget is %.1f min",
+                    loaded.resume_train_time_s / 60, budget / 60);
+      std::cout << "vsr_flow: " << loaded.resume_path << " has trained " << minutes
+                << ": it is complete, nothing left to train (raise "
+                   "TRAINING.time_budget_minutes to train on)\n";
+      return 0;
+    }
   }
   std::unique_ptr<ConsoleTee> tee;
   if (loaded.from_config && rank0) {

@@ -134,6 +134,7 @@ LoadedSpec load_spec_or_config(const std::string& path, const std::vector<std::s
     if (run.dist.rank > 0) drop_rank0_stages(out.spec);
     out.resume_path = from.path;
     out.resume_step = from.checkpoint.step;
+    out.resume_train_time_s = from.checkpoint.train_time_s;
     if (job.kind == ConfigKind::kTrain) {
       out.experiment_dir = job.train.experiment_dir();
       out.probabilities_line = format_probabilities_line(job.train);
@@ -155,6 +156,7 @@ LoadedSpec load_spec_or_config(const std::string& path, const std::vector<std::s
   if (run.dist.rank > 0) drop_rank0_stages(out.spec);
   out.resume_path = from.path;
   out.resume_step = from.checkpoint.step;
+  out.resume_train_time_s = from.checkpoint.train_time_s;
   return out;
 }
 

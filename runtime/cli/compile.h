@@ -27,6 +27,7 @@ struct LoadedSpec {
   std::vector<std::string> notes;        // from RunOptions: what --resume did, for the console
   std::string resume_path;               // the checkpoint --resume picked ("": fresh)
   std::int64_t resume_step = 0;          // its step
+  double resume_train_time_s = 0;        // its seconds trained (the time budget's)
 };
 
 // For specs that are about to run (`run`, `validate`): training specs get what

@@ -104,8 +104,11 @@ int run_selftest(const std::string& keep_dir) {
         continue;
       }
       list.check("config " + name + " compiles, validates and finds its dataset", [&] {
-        const LoadedSpec loaded =
-            load_spec_or_config(entry.path().string(), {"DATA.data_root=" + data.string()});
+        // Its outputs would go under the selftest's folder: a run the user made with the
+        // config before (its checkpoints in ./experiments) is not this check's business.
+        const LoadedSpec loaded = load_spec_or_config(
+            entry.path().string(), {"DATA.data_root=" + data.string(),
+                                    "OUTPUT.experiments_root=" + (root / "experiments").string()});
         const TrainConfig config =
             load_config(entry.path().string(), {"DATA.data_root=" + data.string()});
         const DatasetIndex index = scan_dataset(config.data.data_root, config.data.category,

@@ -1214,6 +1214,11 @@ const KeyTable<TrainConfig>& train_table() {
           Int("DATA.prefetch", "4", closed(1, 1024),
               "Micro-batches in flight ahead of the train step (bounds memory).",
               put<&TC::data, &DC::prefetch>),
+          Int("DATA.cache_mb", "0", at_least(0),
+              "Keep up to this many MiB of decoded training pairs in memory: a pair read once is "
+              "not read or decoded again (an 8-bit small_540 pair with 7 LR frames is 1.5 MiB); "
+              "0: off.",
+              put<&TC::data, &DC::cache_mb>),
           Choice("DATA.on_bad_sample", "fail", {"fail", "skip"},
                  "A training pair that cannot be read or has the wrong size: fail ends the run "
                  "naming the file; skip replaces it with another pair of its format (the same in "
@@ -1241,6 +1246,11 @@ const KeyTable<TrainConfig>& train_table() {
           // TRAINING
           Int("TRAINING.total_steps", "100000", at_least(1),
               "Optimizer steps of the run, from step 0.", put<&TC::training, &TR::total_steps>),
+          Float("TRAINING.time_budget_minutes", "0", at_least(0),
+                "Wall-clock minutes of training (over resumes) after which the run ends as at "
+                "total_steps, whichever comes first; the cosine schedule decays to fit the budget. "
+                "0: no limit.",
+                put<&TC::training, &TR::time_budget_minutes>),
           FormatMap("TRAINING.batch_size", KeyKind::kIntMap, nullptr, closed(1, 256),
                     "Samples per micro-batch, for each listed format.",
                     put<&TC::training, &TR::batch_size>, "required"),

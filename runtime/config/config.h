@@ -363,6 +363,7 @@ struct DataConfig {
   std::vector<double> probabilities;
   int num_workers = 0;
   int prefetch = 0;
+  long long cache_mb = 0;
   std::string on_bad_sample;  // "fail" | "skip"
   double max_bad_fraction = 0;
   AugmentConfig augmentation;
@@ -370,6 +371,7 @@ struct DataConfig {
 
 struct TrainingConfig {
   long long total_steps = 0;
+  double time_budget_minutes = 0;
   std::map<std::string, int> batch_size;             // listed formats only
   std::map<std::string, int> gradient_accumulation;  // listed formats only
   double learning_rate = 0;

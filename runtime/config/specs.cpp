@@ -85,9 +85,12 @@ std::string add_training_data(SpecBuilder& spec, const TrainConfig& config) {
   spec.stage("sample", "sample", std::move(sample_params), sources)["max_in_flight"] =
       data.prefetch;
   spec.stage("decode", "decode",
-             {{"on_bad_sample", data.on_bad_sample}, {"max_bad_fraction", data.max_bad_fraction}},
+             {{"on_bad_sample", data.on_bad_sample},
+              {"max_bad_fraction", data.max_bad_fraction},
+              {"cache_mb", data.cache_mb}},
              {{"on_bad_sample", "DATA.on_bad_sample"},
-              {"max_bad_fraction", "DATA.max_bad_fraction"}})["concurrency"] = data.num_workers;
+              {"max_bad_fraction", "DATA.max_bad_fraction"},
+              {"cache_mb", "DATA.cache_mb"}})["concurrency"] = data.num_workers;
   spec.stage("split", "split");
   spec.stage("augment", "augment",
              {{"crop", data.augmentation.crop},
@@ -100,7 +103,8 @@ std::string add_training_data(SpecBuilder& spec, const TrainConfig& config) {
               {"vflip", "DATA.augmentation.vflip"},
               {"rot90", "DATA.augmentation.rot90"},
               {"reverse", "DATA.augmentation.reverse"}})["concurrency"] = data.num_workers;
-  spec.stage("batch", "batch");
+  // Collation runs on the workers too (each sample into its slot); only the order is serial.
+  spec.stage("batch", "batch")["concurrency"] = data.num_workers;
   spec.edge("sample.out", "decode.in");
   spec.edge("decode.out", "split.in");
   spec.edge("split.out", "augment.in");
@@ -146,6 +150,7 @@ json compile_train_spec(const TrainConfig& config, const std::string& config_tex
          {"loss", training.loss},
          {"ema_decay", training.ema_decay}}},
        {"mixed_precision", training.mixed_precision},
+       {"time_budget_minutes", training.time_budget_minutes},
        {"val_interval", validation.val_interval},
        {"checkpoint_interval", config.checkpoint.checkpoint_interval},
        {"distributed",
@@ -168,6 +173,7 @@ json compile_train_spec(const TrainConfig& config, const std::string& config_tex
        {"optim.loss", "TRAINING.loss"},
        {"optim.ema_decay", "TRAINING.ema_decay"},
        {"mixed_precision", "TRAINING.mixed_precision"},
+       {"time_budget_minutes", "TRAINING.time_budget_minutes"},
        {"val_interval", "VALIDATION.val_interval"},
        {"checkpoint_interval", "CHECKPOINT.checkpoint_interval"},
        {"distributed.backend", "DISTRIBUTED.backend"},

@@ -71,7 +71,7 @@ ScheduleKind parse_schedule(const std::string& name) {
   throw ConfigError("optim.schedule: expected cosine or constant, found '" + name + "'");
 }
 
-double learning_rate_at(const LrSchedule& s, int64_t step) {
+double learning_rate_at(const LrSchedule& s, int64_t step, double elapsed_s) {
   step = std::max<int64_t>(step, 0);
   if (step < s.warmup_steps) {
     return s.lr * static_cast<double>(step + 1) / static_cast<double>(s.warmup_steps);
@@ -80,8 +80,9 @@ double learning_rate_at(const LrSchedule& s, int64_t step) {
   const double floor = s.min_lr_ratio * s.lr;
   const int64_t span = s.total_steps - s.warmup_steps;
   if (span <= 0) return floor;
-  const double p =
+  double p =
       std::clamp(static_cast<double>(step - s.warmup_steps) / static_cast<double>(span), 0.0, 1.0);
+  if (s.time_budget_s > 0) p = std::max(p, std::clamp(elapsed_s / s.time_budget_s, 0.0, 1.0));
   return floor + (s.lr - floor) * 0.5 * (1.0 + std::cos(kPi * p));
 }
 

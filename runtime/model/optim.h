@@ -37,6 +37,7 @@ struct LrSchedule {
   int64_t total_steps = 1;    // cosine reaches the floor here
   double min_lr_ratio = 0.0;  // floor = min_lr_ratio * lr
   ScheduleKind kind = ScheduleKind::kCosine;
+  double time_budget_s = 0;  // > 0: the cosine also reaches the floor after this much training
 };
 
 // Learning rate of the optimizer update with 0-based index `step` (the update that makes
@@ -46,7 +47,9 @@ struct LrSchedule {
 // right after warmup and the floor from total_steps on; constant: lr.
 // Example: lr 1e-3, warmup 10, total 110, ratio 0.1: step 0 -> 1e-4, 9 -> 1e-3,
 // 60 -> 5.5e-4, 110 -> 1e-4.
-double learning_rate_at(const LrSchedule& schedule, int64_t step);
+// With a time budget, p is the larger of that and elapsed_s / time_budget_s (the seconds
+// trained so far), so the decay fits whichever limit the run reaches first.
+double learning_rate_at(const LrSchedule& schedule, int64_t step, double elapsed_s = 0);
 
 enum class OptimizerKind { kAdam, kAdamW };
 

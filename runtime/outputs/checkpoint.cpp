@@ -182,6 +182,7 @@ void save_checkpoint(const fs::path& path, const CheckpointData& data) {
   GenericDict resume = string_dict();
   resume.insert("loss_scale_growth", data.loss_scale_growth);
   resume.insert("nonfinite_streak", static_cast<std::int64_t>(data.nonfinite_streak));
+  resume.insert("train_time_s", data.train_time_s);
   resume.insert("best_step", data.best_step);
   resume.insert("best_psnr", data.best_psnr);
   resume.insert("run", data.run_params);
@@ -236,6 +237,7 @@ CheckpointData load_checkpoint(const fs::path& path) {
   const GenericDict resume = r.dict(r.get("resume", false), "resume");
   c.loss_scale_growth = r.integer(resume, "loss_scale_growth", "resume.", false);
   c.nonfinite_streak = static_cast<int>(r.integer(resume, "nonfinite_streak", "resume.", false));
+  c.train_time_s = r.number(resume, "train_time_s", "resume.", 0.0);
   c.best_step = r.integer(resume, "best_step", "resume.", false);
   c.best_psnr = r.number(resume, "best_psnr", "resume.", 0.0);
   c.run_params = r.string(resume, "run", "resume.", false);

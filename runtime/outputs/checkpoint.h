@@ -13,6 +13,7 @@
 //    "loss_scale": 1.0,
 //    "resume": {"loss_scale_growth": 0,    # fp16 scaler's steps since the last change
 //               "nonfinite_streak": 0,     # non-finite steps in a row before `step`
+//               "train_time_s": 612.5,     # seconds trained up to `step` (the time budget's)
 //               "best_step": 500, "best_psnr": 31.2,  # best validation so far (0: none)
 //               "run": "<JSON: the run's stage params, for --resume's compatibility check>"}}
 //
@@ -56,6 +57,7 @@ struct CheckpointData {
   // What --resume needs besides the weights (absent in older files: zeros and "").
   std::int64_t loss_scale_growth = 0;
   int nonfinite_streak = 0;
+  double train_time_s = 0;     // wall-clock seconds trained up to `step`, over resumes
   std::int64_t best_step = 0;  // 0: no validation yet
   double best_psnr = 0;
   std::string run_params;  // JSON object text: {"stages": {name: params}, "shared": {...}}

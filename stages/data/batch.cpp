@@ -22,6 +22,7 @@ StageSchema BatchStage::schema() {
        "float RGB, or raw 8/16-bit BGR [B,T,h,w,3] for a GPU")
       .input<FrameSample>("in")
       .output<MicroBatch>("out")
+      .concurrent()
       .optional("pixels", ParamType::kString, "auto",
                 "float: RGB in [0, 1] made here; raw: the decoded 8/16-bit BGR pixels, in "
                 "pinned memory on CUDA, converted on the device; auto: raw when the device "
@@ -84,54 +85,42 @@ class BlockPool : public std::enable_shared_from_this<BlockPool> {
   std::unordered_map<std::size_t, std::vector<void*>> free_;
 };
 
-std::shared_ptr<const MicroBatch> BatchStage::collate(const std::vector<Message>& slots) {
-  auto first = slots[0].as<FrameSample>();
-  const SampleRequest& r = *first->request;
-  const auto B = static_cast<std::int64_t>(slots.size());
-  const auto T = static_cast<std::int64_t>(first->frames.size());
-  const cv::Size lr = first->frames[0].size();
-  const cv::Size gt = first->gt.size();
-  const int type = first->gt.type();
+void BatchStage::make_blocks(Pending& p, const FrameSample& first) {
+  const auto B = static_cast<std::int64_t>(p.slots.size());
+  const auto T = static_cast<std::int64_t>(first.frames.size());
+  const cv::Size lr = first.frames.at(0).size();
+  const cv::Size gt = first.gt.size();
   auto block = [&](std::vector<std::int64_t> sizes) {
     if (form_ == PixelForm::kFloat) return pool_->take(sizes, at::kFloat);
-    const c10::ScalarType dtype = raw_pixel_dtype(type);
+    const c10::ScalarType dtype = raw_pixel_dtype(first.gt.type());
     return pinned_ ? empty_pinned(sizes, dtype) : pool_->take(sizes, dtype);
   };
-  at::Tensor lr_t = form_ == PixelForm::kFloat ? block({B, T, 3, lr.height, lr.width})
-                                               : block({B, T, lr.height, lr.width, 3});
-  at::Tensor gt_t = form_ == PixelForm::kFloat ? block({B, 3, gt.height, gt.width})
-                                               : block({B, gt.height, gt.width, 3});
-  const auto copy = form_ == PixelForm::kFloat ? &copy_float_rgb : &copy_raw;
-  for (std::int64_t b = 0; b < B; ++b) {
-    auto s = slots[b].as<FrameSample>();
-    if (s->gt.size() != gt || static_cast<std::int64_t>(s->frames.size()) != T ||
-        s->gt.type() != type) {
-      throw std::runtime_error("micro-batch " + std::to_string(r.seq) +
-                               " mixes sizes or bit "
-                               "depths: " +
-                               s->request->gt_path.string() + " differs from " +
-                               r.gt_path.string());
-    }
-    copy(s->gt, gt_t[b]);
-    for (std::int64_t t = 0; t < T; ++t) {
-      if (s->frames[t].size() != lr || s->frames[t].type() != type) {
-        throw std::runtime_error("frame " + std::to_string(t) + " of " +
-                                 s->request->lr_path.string() +
-                                 " has another size or bit depth than its GT");
-      }
-      copy(s->frames[t], lr_t[b][t]);
-    }
+  p.lr = form_ == PixelForm::kFloat ? block({B, T, 3, lr.height, lr.width})
+                                    : block({B, T, lr.height, lr.width, 3});
+  p.gt = form_ == PixelForm::kFloat ? block({B, 3, gt.height, gt.width})
+                                    : block({B, gt.height, gt.width, 3});
+}
+
+void BatchStage::copy_into(const FrameSample& s, const FrameSample& first, const at::Tensor& lr,
+                           const at::Tensor& gt) const {
+  const SampleRequest& r = *first.request;
+  const std::int64_t b = s.request->slot;
+  const auto T = static_cast<std::int64_t>(first.frames.size());
+  if (s.gt.size() != first.gt.size() || static_cast<std::int64_t>(s.frames.size()) != T ||
+      s.gt.type() != first.gt.type()) {
+    throw std::runtime_error("micro-batch " + std::to_string(r.seq) +
+                             " mixes sizes or bit depths: " + s.request->gt_path.string() +
+                             " differs from " + r.gt_path.string());
   }
-  auto mb = std::make_shared<MicroBatch>();
-  mb->seq = r.seq;
-  mb->step = r.step;
-  mb->micro = r.micro;
-  mb->accum = r.accum;
-  mb->format = r.format;
-  mb->format_index = r.format_index;
-  mb->lr = lr_t;
-  mb->gt = gt_t;
-  return mb;
+  const auto copy = form_ == PixelForm::kFloat ? &copy_float_rgb : &copy_raw;
+  copy(s.gt, gt[b]);
+  for (std::int64_t t = 0; t < T; ++t) {
+    if (s.frames[t].size() != first.frames[0].size() || s.frames[t].type() != s.gt.type()) {
+      throw std::runtime_error("frame " + std::to_string(t) + " of " + s.request->lr_path.string() +
+                               " has another size or bit depth than its GT");
+    }
+    copy(s.frames[t], lr[b][t]);
+  }
 }
 
 BatchStage::BatchStage(const StageContext& ctx)
@@ -146,30 +135,60 @@ void BatchStage::open() {
 }
 
 void BatchStage::process(std::size_t, const Message& in, Emitter& out) {
-  const SampleRequest& r = *in.as<FrameSample>()->request;
-  if (r.seq < next_seq_) {
-    throw std::runtime_error("sample for micro-batch " + std::to_string(r.seq) +
-                             " arrived after that micro-batch was emitted");
+  auto sample = in.as<FrameSample>();
+  const SampleRequest& r = *sample->request;
+  at::Tensor lr, gt;
+  std::shared_ptr<const FrameSample> first;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (r.seq < next_seq_) {
+      throw std::runtime_error("sample for micro-batch " + std::to_string(r.seq) +
+                               " arrived after that micro-batch was emitted");
+    }
+    Pending& p = pending_[r.seq];
+    if (p.slots.empty()) p.slots.resize(r.batch_size);
+    if (r.slot < 0 || r.slot >= static_cast<int>(p.slots.size()) || p.slots[r.slot]) {
+      throw std::runtime_error("micro-batch " + std::to_string(r.seq) + ": slot " +
+                               std::to_string(r.slot) + " is out of range or arrived twice");
+    }
+    if (!p.first) {
+      // The micro-batch's first sample to arrive sets its sizes; the blocks are made once.
+      p.first = sample;
+      make_blocks(p, *sample);
+    }
+    p.slots[r.slot] = in;
+    lr = p.lr;
+    gt = p.gt;
+    first = p.first;
   }
-  Pending& p = pending_[r.seq];
-  if (p.slots.empty()) p.slots.resize(r.batch_size);
-  if (r.slot < 0 || r.slot >= r.batch_size || p.slots[r.slot]) {
-    throw std::runtime_error("micro-batch " + std::to_string(r.seq) + ": slot " +
-                             std::to_string(r.slot) + " is out of range or arrived twice");
-  }
-  p.slots[r.slot] = in;
-  ++p.filled;
-  // Emit every complete micro-batch that is next in order.
+  // The copy, the bulk of the work, runs on this worker while others fill other slots.
+  copy_into(*sample, *first, lr, gt);
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++pending_.at(r.seq).filled;
+  // Emit every complete micro-batch that is next in order (under the lock: in order).
   for (auto it = pending_.begin(); it != pending_.end() && it->first == next_seq_ &&
                                    it->second.filled == static_cast<int>(it->second.slots.size());
        it = pending_.erase(it), ++next_seq_) {
-    Message m = Message::of<MicroBatch>(collate(it->second.slots));
+    const SampleRequest& q = *it->second.first->request;
+    auto mb = std::make_shared<MicroBatch>();
+    mb->seq = q.seq;
+    mb->step = q.step;
+    mb->micro = q.micro;
+    mb->accum = q.accum;
+    mb->format = q.format;
+    mb->format_index = q.format_index;
+    mb->lr = it->second.lr;
+    mb->gt = it->second.gt;
+    Message m = Message::of<MicroBatch>(std::move(mb));
     m.set_ticket(it->second.slots[0].ticket());  // it counts against its own credit
     out.emit(0, std::move(m));
   }
 }
 
-void BatchStage::close(bool) { pending_.clear(); }
+void BatchStage::close(bool) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  pending_.clear();
+}
 
 VSR_REGISTER_STAGE(BatchStage);
 

@@ -1,6 +1,8 @@
-// batch: collects the samples of each micro-batch, restores request order (micro-batches
+// batch: collates the samples of each micro-batch and restores request order (micro-batches
 // leave in the order sample made them, slots in slot order, whatever order the workers
-// finished in) and collates them, in one of two forms (runtime/data/pixels.h):
+// finished in). Concurrent: each sample is copied into its slot of its micro-batch's block on
+// the worker that brought it (the blocks are made when the micro-batch's first sample arrives);
+// only the bookkeeping and the in-order emission are serial. Two forms (runtime/data/pixels.h):
 //   float: lr [B,T,3,h,w], gt [B,3,H,W], float32 RGB in [0,1], converted here (the CPU's form);
 //   raw:   lr [B,T,h,w,3], gt [B,H,W,3], the decoded BGR pixels, uint8 or int16 (16-bit), a
 //          quarter or half of the bytes, in pinned memory when the device is CUDA; train_step
@@ -16,8 +18,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
+
+#include <ATen/core/Tensor.h>
 
 #include "graph/stage.h"
 #include "runtime/data/pixels.h"
@@ -25,6 +30,7 @@
 namespace vsr {
 
 class BlockPool;
+struct FrameSample;
 struct MicroBatch;
 
 class BatchStage : public Stage {
@@ -37,12 +43,19 @@ class BatchStage : public Stage {
 
  private:
   struct Pending {
-    std::vector<Message> slots;
-    int filled = 0;
+    std::vector<Message> slots;                // claimed as samples arrive, copied or being copied
+    int filled = 0;                            // slots copied
+    std::shared_ptr<const FrameSample> first;  // the first to arrive: sizes and bit depth
+    at::Tensor lr, gt;                         // the micro-batch's blocks
   };
+  void make_blocks(Pending& p, const FrameSample& first);
+  // Copies `s` into its slot of `lr` and `gt`; throws when it does not match `first`.
+  void copy_into(const FrameSample& s, const FrameSample& first, const at::Tensor& lr,
+                 const at::Tensor& gt) const;
+
+  std::mutex mutex_;                         // pending_ and next_seq_
   std::map<std::int64_t, Pending> pending_;  // by seq
   std::int64_t next_seq_ = 0;
-  std::shared_ptr<const MicroBatch> collate(const std::vector<Message>& slots);
 
   std::shared_ptr<BlockPool> pool_;
   std::string pixels_;  // auto | float | raw

@@ -1,5 +1,6 @@
 #include "stages/data/decode.h"
 
+#include <cstdio>
 #include <iostream>
 
 #include "common/errors.h"
@@ -50,12 +51,50 @@ StageSchema DecodeStage::schema() {
       .optional("max_bad_fraction", ParamType::kFloat, 0.01,
                 "skip: end the run when more than this fraction of the samples seen are bad "
                 "(counted over at least 100 samples)")
-      .range(0, 1);
+      .range(0, 1)
+      .optional("cache_mb", ParamType::kInt, 0,
+                "keep up to this many MiB of decoded pairs in memory: a pair read once is not "
+                "read or decoded again; 0: off")
+      .at_least(0);
 }
+
+struct DecodeStage::Pixels {
+  cv::Mat gt, lr_stack;
+};
 
 DecodeStage::DecodeStage(const StageContext& ctx)
     : skip_(ctx.param<std::string>("on_bad_sample") == "skip"),
-      max_bad_fraction_(ctx.param<double>("max_bad_fraction")) {}
+      max_bad_fraction_(ctx.param<double>("max_bad_fraction")),
+      cache_budget_(static_cast<std::size_t>(ctx.param<std::int64_t>("cache_mb")) << 20) {}
+
+std::shared_ptr<DecodedSample> DecodeStage::read(std::shared_ptr<const SampleRequest> r,
+                                                 bool check_sizes) {
+  if (cache_budget_ == 0) return read_pair(std::move(r), check_sizes);
+  const std::string key = r->gt_path.string() + '\n' + r->lr_path.string();
+  {
+    std::shared_lock<std::shared_mutex> lock(cache_mutex_);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) {
+      auto sample = std::make_shared<DecodedSample>();
+      sample->gt = it->second->gt;  // shared pixels: the stages after decode never write them
+      sample->lr_stack = it->second->lr_stack;
+      sample->request = std::move(r);
+      lock.unlock();
+      std::lock_guard<std::shared_mutex> count(cache_mutex_);
+      ++cache_hits_;
+      return sample;
+    }
+  }
+  auto sample = read_pair(std::move(r), check_sizes);
+  const std::size_t bytes = sample->gt.total() * sample->gt.elemSize() +
+                            sample->lr_stack.total() * sample->lr_stack.elemSize();
+  std::lock_guard<std::shared_mutex> lock(cache_mutex_);
+  if (cache_bytes_ + bytes <= cache_budget_ && !cache_.count(key)) {
+    cache_.emplace(key, std::make_shared<const Pixels>(Pixels{sample->gt, sample->lr_stack}));
+    cache_bytes_ += bytes;
+  }
+  return sample;
+}
 
 void DecodeStage::count_bad(const std::string& file, const std::string& problem) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -83,13 +122,13 @@ void DecodeStage::process(std::size_t, const Message& in, Emitter& out) {
     ++seen_;
   }
   if (!skip_) {
-    out.emit<DecodedSample>(0, read_pair(std::move(request), /*check_sizes=*/false));
+    out.emit<DecodedSample>(0, read(std::move(request), /*check_sizes=*/false));
     return;
   }
   std::shared_ptr<const SampleRequest> current = request;
   for (int attempt = 0;; ++attempt) {
     try {
-      out.emit<DecodedSample>(0, read_pair(current, /*check_sizes=*/true));
+      out.emit<DecodedSample>(0, read(current, /*check_sizes=*/true));
       return;
     } catch (const DataError& e) {
       count_bad(bad_file(*current, e.what()), e.what());
@@ -116,6 +155,16 @@ void DecodeStage::process(std::size_t, const Message& in, Emitter& out) {
 
 void DecodeStage::close(bool) {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (cache_budget_ > 0) {
+    std::lock_guard<std::shared_mutex> cache(cache_mutex_);
+    char line[160];
+    std::snprintf(line, sizeof line,
+                  "decode: cache %zu pairs, %.1f MiB of cache_mb %zu; %lld of %lld samples came "
+                  "from it\n",
+                  cache_.size(), static_cast<double>(cache_bytes_) / (1 << 20), cache_budget_ >> 20,
+                  static_cast<long long>(cache_hits_), static_cast<long long>(seen_));
+    std::cerr << line;
+  }
   if (bad_files_.empty()) return;
   std::cerr << "decode: " << bad_ << " of " << seen_ << " samples were bad and replaced ("
             << bad_files_.size() << (bad_files_.size() == 1 ? " file" : " files") << "):\n";

@@ -12,18 +12,30 @@
 //   samples seen are bad (counted over at least kMinSamplesForFraction samples, so one bad file
 //   early does not end a run).
 //
+// cache_mb > 0 keeps decoded pairs in memory, up to that many MiB (DATA.cache_mb): a pair read
+// once is never read or decoded again; its pixels are shared by every sample made from it (the
+// stages downstream only take views and out-of-place copies of them). Pairs are kept in the
+// order they are first read until the budget is full, and never evicted: the sampler visits a
+// format's files in a shuffled order without replacement, so no eviction order would hit more.
+//
 //   {"name": "decode", "type": "decode", "concurrency": 4,
-//    "params": {"on_bad_sample": "skip", "max_bad_fraction": 0.01}}
+//    "params": {"on_bad_sample": "skip", "max_bad_fraction": 0.01, "cache_mb": 4096}}
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
+#include <unordered_map>
 
 #include "graph/stage.h"
 
 namespace vsr {
+
+struct DecodedSample;
+struct SampleRequest;
 
 class DecodeStage : public Stage {
  public:
@@ -39,9 +51,17 @@ class DecodeStage : public Stage {
  private:
   // Records a bad file; throws when the bad fraction is exceeded.
   void count_bad(const std::string& file, const std::string& problem);
+  // The pair of `r`, from the cache or read (and kept when it fits).
+  std::shared_ptr<DecodedSample> read(std::shared_ptr<const SampleRequest> r, bool check_sizes);
 
   bool skip_;
   double max_bad_fraction_;
+  std::size_t cache_budget_ = 0;  // bytes; 0: no cache
+  struct Pixels;                  // a cached pair's decoded GT and LR stack
+  std::shared_mutex cache_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<const Pixels>> cache_;  // by GT + LR path
+  std::size_t cache_bytes_ = 0;
+  std::int64_t cache_hits_ = 0;
   std::mutex mutex_;
   std::int64_t seen_ = 0;
   std::int64_t bad_ = 0;

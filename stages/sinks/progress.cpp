@@ -95,7 +95,8 @@ std::string ProgressStage::status(std::int64_t step, std::int64_t total) const {
             format("%.2f", static_cast<double>(peak_memory_) / (1 << 30)) + " GiB";
   }
   if (skipped_ > 0) line += " | skipped " + std::to_string(skipped_) + " (non-finite)";
-  const double eta = step_seconds_ > 0 ? static_cast<double>(total - step) * step_seconds_ : -1;
+  double eta = step_seconds_ > 0 ? static_cast<double>(total - step) * step_seconds_ : -1;
+  if (time_left_ >= 0) eta = eta < 0 ? time_left_ : std::min(eta, time_left_);
   line += " | ETA " + format_duration(step >= total ? 0 : eta);
   return line;
 }
@@ -112,8 +113,9 @@ void ProgressStage::on_step(const StepEvent& e) {
   window_.add(e.samples, e.wait_s, e.compute_s);
   last_step_ = e.step;
   last_total_ = total_steps_ > 0 ? total_steps_ : e.total_steps;
+  time_left_ = e.final ? 0 : e.time_left_s;
 
-  const bool last = last_total_ > 0 && e.step >= last_total_;
+  const bool last = e.final || (last_total_ > 0 && e.step >= last_total_);
   const auto now = std::chrono::steady_clock::now();
   const bool due =
       live_ ? (last || now - last_draw_ >= kRedrawPeriod) : (last || e.step % log_interval_ == 0);

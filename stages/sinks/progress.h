@@ -63,6 +63,7 @@ class ProgressStage : public Stage {
   double samples_per_s_ = 0;
   double wait_fraction_ = 0;
   double step_seconds_ = 0;  // per step, for the ETA
+  double time_left_ = -1;    // of the run's time budget; -1: none
   std::int64_t last_step_ = 0;
   std::int64_t last_total_ = 0;
   bool bar_shown_ = false;

@@ -34,8 +34,10 @@ struct StepEvent {
   // the CPU (memory_on_device false). 0: unknown.
   std::int64_t peak_memory_bytes = 0;
   bool memory_on_device = false;
-  int world_size = 1;      // ranks of a data-parallel job
-  double allreduce_s = 0;  // time of this step's gradient all-reduce (world_size > 1)
+  int world_size = 1;       // ranks of a data-parallel job
+  double allreduce_s = 0;   // time of this step's gradient all-reduce (world_size > 1)
+  double time_left_s = -1;  // of the time budget (TRAINING.time_budget_minutes); -1: none
+  bool final = false;       // the run's last step (total_steps, or the time budget spent)
 };
 
 using NamedTensors = CheckpointData::Named;

@@ -32,6 +32,12 @@ double since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+std::string minutes_text(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f min", seconds / 60);
+  return text;
+}
+
 }  // namespace
 
 struct TrainStepStage::State {
@@ -46,6 +52,7 @@ struct TrainStepStage::State {
   double grad_clip = 0;
   double ema_decay = 0;
   std::int64_t total_steps = 1;
+  double time_budget_s = 0;  // 0: no limit
   Precision precision = Precision::kOff;
   std::string device_name;
   int threads = 0;
@@ -83,6 +90,9 @@ struct TrainStepStage::State {
   std::int64_t expected_seq = 0;
   int consecutive_skips = 0;
   std::int64_t start_step = 0;  // the first step this run trains (resume: the checkpoint's)
+  // Training time: of the runs before a resume, and since this run's first micro-batch.
+  double trained_before_s = 0;
+  std::optional<Clock::time_point> first_batch;
   // After a stop request or a run-ending problem the rest of the input is dropped.
   bool stopped = false;
   std::string abort_message;  // thrown by close() once the last snapshot is saved
@@ -180,6 +190,11 @@ StageSchema TrainStepStage::schema() {
       .choices({"off", "bf16", "fp16"})
       .optional("seed", ParamType::kInt, 0, "weight initialisation seed")
       .shared()
+      .optional("time_budget_minutes", ParamType::kFloat, 0.0,
+                "minutes of training (wall clock, over resumes) after which the run ends as at "
+                "total_steps, whichever comes first; the cosine schedule decays to fit it; 0: "
+                "no limit")
+      .at_least(0)
       .optional("val_interval", ParamType::kInt, 500, "snapshot for validation every N steps")
       .at_least(1)
       .optional("checkpoint_interval", ParamType::kInt, 5000, "snapshot to save every N steps")
@@ -279,6 +294,8 @@ TrainStepStage::TrainStepStage(const StageContext& ctx) : s_(std::make_unique<St
 
   s.total_steps = ctx.param<std::int64_t>("total_steps");
   s.schedule.total_steps = s.total_steps;
+  s.time_budget_s = 60 * ctx.param<double>("time_budget_minutes");
+  s.schedule.time_budget_s = s.time_budget_s;
   s.precision = parse_precision(ctx.param<std::string>("mixed_precision"));
   s.device_name = ctx.param<std::string>("device");
   s.threads = ctx.param<int>("threads");
@@ -341,6 +358,13 @@ void TrainStepStage::open() {
     if (scaler.enabled) s.scaler->load(c.loss_scale, c.loss_scale_growth);
     s.consecutive_skips = c.nonfinite_streak;
     s.start_step = c.step;
+    s.trained_before_s = c.train_time_s;
+    if (s.time_budget_s > 0 && s.trained_before_s >= s.time_budget_s) {
+      throw RunError("--resume " + s.resume + ": the checkpoint has trained " +
+                     minutes_text(s.trained_before_s) + " and the run's time budget is " +
+                     minutes_text(s.time_budget_s) +
+                     ": nothing left to train (raise TRAINING.time_budget_minutes to go on)");
+    }
     if (s.start_step >= s.total_steps) {
       throw RunError("--resume " + s.resume + ": the checkpoint is of step " +
                      std::to_string(s.start_step) + " and the run has total_steps " +
@@ -439,6 +463,7 @@ void TrainStepStage::train_micro_batch(const MicroBatch& mb, DeviceUpload upload
   State& s = *s_;
   const auto start = Clock::now();
   const std::int64_t step = mb.step;  // 0-based
+  if (!s.first_batch) s.first_batch = start;
   if (mb.micro == 0) {
     s.optimizer->zero_grad();
     s.step_loss = 0;
@@ -475,6 +500,7 @@ void TrainStepStage::train_micro_batch(const MicroBatch& mb, DeviceUpload upload
   // ranks agree on the loss they log and on stopping after this step.
   double allreduce_s = 0;
   bool stop_requested = s.ctx.stop_requested();
+  double trained_s = s.trained_before_s + since(*s.first_batch);
   if (s.collective) {
     std::vector<torch::Tensor> grads;
     for (const auto& p : s.all_params) {
@@ -482,12 +508,13 @@ void TrainStepStage::train_micro_batch(const MicroBatch& mb, DeviceUpload upload
     }
     allreduce_s = s.collective->average(grads);
     const std::vector<double> agreed = s.collective->sum(
-        {s.step_loss, stop_requested ? 1.0 : 0.0, static_cast<double>(s.step_samples)});
+        {s.step_loss, stop_requested ? 1.0 : 0.0, static_cast<double>(s.step_samples), trained_s});
     s.step_loss = agreed[0] / s.dist.world_size;
     stop_requested = agreed[1] > 0;
     s.step_samples = static_cast<int>(agreed[2]);
+    trained_s = agreed[3] / s.dist.world_size;  // one clock for the schedule and the end
   }
-  const double lr = learning_rate_at(s.schedule, step);
+  const double lr = learning_rate_at(s.schedule, step, trained_s);
   set_learning_rate(*s.optimizer, lr, s.flow_lr_mult);
   s.scaler->unscale(s.all_params);
   const double norm = clip_grad_norm(s.all_params, s.grad_clip > 0 ? s.grad_clip : 0);
@@ -518,6 +545,8 @@ void TrainStepStage::train_micro_batch(const MicroBatch& mb, DeviceUpload upload
     stop_now = true;  // Ctrl-C / SIGTERM (on any rank): this step is finished, save it
   }
   if (!skipped && s.ema) s.ema->update(*s.model);
+  const bool out_of_time = s.time_budget_s > 0 && trained_s >= s.time_budget_s;
+  const bool last = done >= s.total_steps || (out_of_time && !stop_now);
   const double compute_s = s.step_compute_s + since(start);
 
   auto event = std::make_shared<StepEvent>();
@@ -536,6 +565,8 @@ void TrainStepStage::train_micro_batch(const MicroBatch& mb, DeviceUpload upload
   event->memory_on_device = !s.device->is_cpu();
   event->world_size = s.dist.world_size;
   event->allreduce_s = allreduce_s;
+  event->time_left_s = s.time_budget_s > 0 ? std::max(0.0, s.time_budget_s - trained_s) : -1;
+  event->final = last;
   s.allreduce_total_s += allreduce_s;
   s.compute_total_s += compute_s;
   ++s.steps_done;
@@ -543,12 +574,16 @@ void TrainStepStage::train_micro_batch(const MicroBatch& mb, DeviceUpload upload
   s.step_compute_s = 0;
   s.step_wait_s = 0;
 
-  const bool last = done >= s.total_steps;
   const bool validate = !stop_now && (last || done % s.val_interval == 0);
   const bool checkpoint = stop_now || last || done % s.checkpoint_interval == 0;
   if (stop_now) {
     s.stopped = true;
     s.ctx.request_stop();
+  } else if (last && done < s.total_steps) {
+    // The time budget is spent: this is the run's last step, saved and validated as such;
+    // the micro-batches already made for later steps are dropped.
+    s.stopped = true;
+    s.ctx.request_finish();
   }
   // Rank 0 alone validates and saves (the other ranks' pipelines have no such stages).
   if ((validate || checkpoint) && s.dist.rank == 0) {
@@ -569,6 +604,7 @@ void TrainStepStage::train_micro_batch(const MicroBatch& mb, DeviceUpload upload
     snap->loss_scale = s.scaler->current_scale();
     snap->loss_scale_growth = s.scaler->growth_tracker();
     snap->nonfinite_streak = s.consecutive_skips;
+    snap->train_time_s = trained_s;
     out.emit<ModelSnapshot>(1, snap);
   }
   s.last_done = Clock::now();

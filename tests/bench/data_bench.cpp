@@ -106,6 +106,7 @@ struct Options {
   std::string lr_version = "7frames";
   fs::path data_root;  // empty: write a mock dataset
   bool keep = false;
+  bool serial_batch = false;  // batch at concurrency 1: collation serial, as before issue 16
 };
 
 void usage(std::ostream& o) {
@@ -119,7 +120,9 @@ void usage(std::ostream& o) {
        "  --prefetch N     micro-batches in flight = DATA.prefetch (default 4)\n"
        "  --raw-passes N   timed passes over the files in the raw decode loops (default 3)\n"
        "  --data-root DIR  use this dataset (category general, 7frames) instead of mock data\n"
-       "  --keep           keep the mock dataset\n";
+       "  --keep           keep the mock dataset\n"
+       "  --serial-batch   run batch at concurrency 1 (collation serial, the wiring before\n"
+       "                   issue 16), to compare with the default (batch at --workers)\n";
 }
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -165,6 +168,8 @@ Options parse_args(int argc, char** argv) {
       o.data_root = value(i);
     } else if (a == "--keep") {
       o.keep = true;
+    } else if (a == "--serial-batch") {
+      o.serial_batch = true;
     } else if (a == "--help" || a == "-h") {
       usage(std::cout);
       std::exit(0);
@@ -392,8 +397,9 @@ TrainConfig data_config(const Options& o, const fs::path& root, int steps) {
   return load_config_text(yaml, "data_bench");
 }
 
-// sample -> decode -> split -> augment -> batch as the spec compiler wires it (decode and
-// augment at num_workers, split and batch serial), then the counting sink.
+// sample -> decode -> split -> augment -> batch as the spec compiler wires it (decode, augment
+// and batch at num_workers, split serial; batch serial with --serial-batch), then the counting
+// sink.
 // `pixels`: batch's form, "float" (RGB in [0, 1], the CPU's) or "raw" (8/16-bit BGR, CUDA's).
 json data_spec(const Options& o, const fs::path& root, int steps, const std::string& pixels) {
   SpecBuilder spec;
@@ -402,7 +408,9 @@ json data_spec(const Options& o, const fs::path& root, int steps, const std::str
   spec.edge(batches + ".out", "sink.in");
   json doc = spec.build("data_bench", o.prefetch);
   for (auto& stage : doc["stages"]) {
-    if (stage["type"] == "batch") stage["params"] = {{"pixels", pixels}, {"device", "cpu"}};
+    if (stage["type"] != "batch") continue;
+    stage["params"] = {{"pixels", pixels}, {"device", "cpu"}};
+    if (o.serial_batch) stage["concurrency"] = 1;
   }
   return doc;
 }

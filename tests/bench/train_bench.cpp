@@ -7,15 +7,21 @@
 //
 //   train_bench [--steps 60] [--crop 96] [--batch 4] [--channels 16] [--blocks 2]
 //               [--device cpu|cuda|auto] [--precision off|bf16|fp16] [--channels-last
-//               auto|true|false]
+//               auto|true|false] [--workers 2] [--cache-mb 0] [--data-root DIR]
+// Each run also prints the cores it kept busy (process CPU time / wall time) and the
+// involuntary context switches per step (threads preempted while runnable: the two thread
+// pools fighting over the cores).
 #include <ATen/ATen.h>
+#include <sys/resource.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "graph/pipeline.h"
@@ -44,6 +50,17 @@ struct Options {
   std::string device = "cpu";
   std::string precision = "off";       // TRAINING.mixed_precision: off, bf16, fp16 (CUDA)
   std::string channels_last = "auto";  // MODEL.channels_last: auto, true, false
+  int workers = 2;                     // DATA.num_workers
+  long long cache_mb = 0;              // DATA.cache_mb
+  std::string data_root;               // a dataset (general, 7frames, small_540); "": mock data
+};
+
+// What one run cost the process besides wall time.
+struct RunCost {
+  double wall_s = 0;
+  double cpu_s = 0;      // user + system, all threads
+  long involuntary = 0;  // context switches of runnable threads (preempted)
+  long voluntary = 0;    // waits (blocking on a lock, a futex, I/O)
 };
 
 // The peak memory the last StepEvent reported, and where.
@@ -99,13 +116,25 @@ class CountSteps : public Stage {
   }
 };
 
-double run_spec(const json& doc, const Registry& r, std::string* table) {
+double cpu_seconds(const rusage& u) {
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+RunCost run_spec(const json& doc, const Registry& r, std::string* table) {
   Pipeline p(parse_spec(doc, r), r);
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
   const auto start = Clock::now();
   p.run();
-  const double s = std::chrono::duration<double>(Clock::now() - start).count();
+  RunCost c;
+  c.wall_s = std::chrono::duration<double>(Clock::now() - start).count();
+  getrusage(RUSAGE_SELF, &after);
+  c.cpu_s = cpu_seconds(after) - cpu_seconds(before);
+  c.involuntary = after.ru_nivcsw - before.ru_nivcsw;
+  c.voluntary = after.ru_nvcsw - before.ru_nvcsw;
   *table = p.stats_table();
-  return s;
+  return c;
 }
 
 // train_step of the compiled demo spec (`compiled`: every default filled in), fed by the data
@@ -143,10 +172,13 @@ json training_spec(const TrainConfig& config, const json& compiled, bool synthet
 }
 
 int run(const Options& o) {
-  const testing::MockDataset data("vsr_train_bench",
-                                  {{"small_540"}, {7}, /*count=*/16, /*val_count=*/1},
-                                  fs::temp_directory_path());
-  const fs::path& root = data.root();
+  std::optional<testing::MockDataset> mock;
+  if (o.data_root.empty()) {
+    mock.emplace("vsr_train_bench",
+                 testing::MockDatasetOptions{{"small_540"}, {7}, /*count=*/16, /*val_count=*/1},
+                 fs::temp_directory_path());
+  }
+  const fs::path root = mock ? mock->root() : fs::path(o.data_root);
 
   const std::vector<std::string> sets = {"DATA.data_root=" + root.string(),
                                          "TRAINING.total_steps=" + std::to_string(o.steps),
@@ -159,7 +191,9 @@ int run(const Options& o) {
                                          "TRAINING.mixed_precision=" + o.precision,
                                          "MODEL.channels_last=" + o.channels_last,
                                          "VALIDATION.val_interval=1000000",
-                                         "CHECKPOINT.checkpoint_interval=1000000"};
+                                         "CHECKPOINT.checkpoint_interval=1000000",
+                                         "DATA.num_workers=" + std::to_string(o.workers),
+                                         "DATA.cache_mb=" + std::to_string(o.cache_mb)};
   const std::string demo = std::string(VSR_SOURCE_DIR) + "/configs/demo.yaml";
   const TrainConfig config = load_config(demo, sets);
   const json compiled = compile_config_file(demo, sets);
@@ -171,19 +205,23 @@ int run(const Options& o) {
   // and with raw 8-bit ones (converted by train_step on the device, CUDA's default).
   std::string table_real, table;
   double seconds[2][2];  // [synthetic][raw]
+  RunCost cost[2][2];
   PeakMemory peak;
   for (const bool synthetic : {true, false}) {
     for (const bool raw : {false, true}) {
-      seconds[synthetic][raw] = run_spec(training_spec(config, compiled, synthetic, raw, o), r,
-                                         synthetic || raw ? &table : &table_real);
+      cost[synthetic][raw] = run_spec(training_spec(config, compiled, synthetic, raw, o), r,
+                                      synthetic || raw ? &table : &table_real);
+      seconds[synthetic][raw] = cost[synthetic][raw].wall_s;
       peak = g_peak;
     }
   }
   std::printf(
       "train_bench: %d steps, batch %d, GT crop %d, model %d channels x %d blocks, device %s, "
-      "precision %s, channels_last %s, 2 decode workers, %d torch threads\n",
+      "precision %s, channels_last %s, %d decode workers, cache_mb %lld, %d torch threads, "
+      "%s\n",
       o.steps, o.batch, o.crop, o.channels, o.blocks, o.device.c_str(), o.precision.c_str(),
-      o.channels_last.c_str(), at::get_num_threads());
+      o.channels_last.c_str(), o.workers, o.cache_mb, at::get_num_threads(),
+      mock ? "mock data (16 pairs)" : root.c_str());
   auto rate = [&](bool synthetic, bool raw) { return o.steps / seconds[synthetic][raw]; };
   std::printf("  synthetic in-memory batches, float: %.2f steps/s (%.1f s)\n", rate(true, false),
               seconds[1][0]);
@@ -196,6 +234,17 @@ int run(const Options& o) {
   std::printf("  real / synthetic (float): %.1f%% (data stall %.1f%%)\n",
               100 * seconds[1][0] / seconds[0][0], 100 * (1 - seconds[1][0] / seconds[0][0]));
   std::printf("  real / synthetic (raw):   %.1f%%\n", 100 * seconds[1][1] / seconds[0][1]);
+  const char* names[2][2] = {{"real, float", "real, raw"}, {"synthetic, float", "synthetic, raw"}};
+  for (const bool synthetic : {true, false}) {
+    for (const bool raw : {false, true}) {
+      const RunCost& c = cost[synthetic][raw];
+      std::printf(
+          "  %-16s cores busy %.2f (CPU %.1f s), per step: %.1f involuntary / %.1f voluntary "
+          "context switches\n",
+          names[synthetic][raw], c.cpu_s / c.wall_s, c.cpu_s,
+          static_cast<double>(c.involuntary) / o.steps, static_cast<double>(c.voluntary) / o.steps);
+    }
+  }
   std::printf("  peak memory (%s): %.2f GiB\n", peak.on_device ? "device" : "process RSS",
               static_cast<double>(peak.bytes) / (1 << 30));
   std::printf("\n  stats, real feed, float:\n%s", table_real.c_str());
@@ -212,6 +261,7 @@ int main(int argc, char** argv) {
         << "usage: train_bench [--steps 60] [--crop 96] [--batch 4] [--channels 16] "
            "[--blocks 2] [--device cpu|cuda|auto]\n"
            "                   [--precision off|bf16|fp16] [--channels-last auto|true|false]\n"
+           "                   [--workers 2] [--cache-mb 0] [--data-root DIR]\n"
            "  times --steps optimizer steps of configs/demo.yaml's train_step fed by the "
            "data stages\n"
            "  and by synthetic in-memory batches (tests/bench/README.md)\n";
@@ -236,10 +286,16 @@ int main(int argc, char** argv) {
       o.channels = v;
     else if (k == "--blocks")
       o.blocks = v;
+    else if (k == "--workers")
+      o.workers = v;
+    else if (k == "--cache-mb")
+      o.cache_mb = std::atoll(argv[i + 1]);
+    else if (k == "--data-root")
+      o.data_root = argv[i + 1];
     else {
       std::cerr << "train_bench: unknown option " << k
                 << "; options: --steps --crop --batch --channels --blocks --device --precision "
-                   "--channels-last\n";
+                   "--channels-last --workers --cache-mb --data-root\n";
       return 2;
     }
   }

@@ -29,6 +29,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // The dataset at root_, the experiments and the logs next to it.
 class TrainRun : public testing::MockDatasetSuite<TrainRun> {
@@ -319,6 +320,49 @@ TEST_F(TrainRun, ResumeRefusesAnotherNetworkAllowsMoreStepsAndStartsFreshWithout
   ASSERT_EQ(run_binary("run " + resume_args("fresh_auto", 4) + " --resume auto", &out), 0) << out;
   EXPECT_THAT(out, HasSubstr("--resume auto: no checkpoint in"));
   EXPECT_THAT(out, HasSubstr("yet: training from step 0"));
+}
+
+TEST_F(TrainRun, ATimeBudgetEndsTheRunCompleteAndAResumedRunContinuesIt) {
+  // 3 s of training and a step count it cannot reach: the budget ends the run, validated and
+  // saved as its last step, exit 0.
+  const std::vector<std::string> budget = {"VALIDATION.val_interval=100000",
+                                           "CHECKPOINT.checkpoint_interval=100000",
+                                           "TRAINING.time_budget_minutes=0.05"};
+  std::string out;
+  ASSERT_EQ(run_binary("run " + args("budget", 100000, budget), &out), 0) << out;
+  EXPECT_THAT(out, Not(HasSubstr("stopped on request")));
+  const auto saved = list_step_checkpoints(checkpoints("budget"));
+  ASSERT_EQ(saved.size(), 1u) << out;
+  const std::int64_t step = saved[0].first;
+  EXPECT_GT(step, 2);
+  EXPECT_THAT(out, HasSubstr("val step " + std::to_string(step) + ":"));
+  EXPECT_TRUE(fs::exists(
+      root_ / "experiments" / "budget" / "validation_images" /
+      ("step_" + std::string(6 - std::to_string(step).size(), '0') + std::to_string(step)) /
+      "metrics.json"));
+  const CheckpointData c = load_checkpoint(saved[0].second);
+  EXPECT_GE(c.train_time_s, 3.0);
+  EXPECT_LT(c.train_time_s, 30.0);
+  EXPECT_LT(c.learning_rate, 1e-5);  // the cosine reached its floor with the budget
+
+  // Resumed with the same budget: nothing left.
+  out.clear();
+  ASSERT_EQ(run_binary("run " + args("budget", 100000, budget) + " --resume auto", &out), 0) << out;
+  EXPECT_THAT(out,
+              HasSubstr("has trained 0.1 min, and the run's time budget is 0.1 min: it is "
+                        "complete, nothing left to train (raise TRAINING.time_budget_minutes"));
+  // A larger budget trains on from the checkpoint's time: 3 s more.
+  out.clear();
+  std::vector<std::string> more = budget;
+  more.back() = "TRAINING.time_budget_minutes=0.1";
+  ASSERT_EQ(run_binary("run " + args("budget", 100000, more) + " --resume auto", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("TRAINING.time_budget_minutes: 0.05 -> 0.1"));
+  const auto after = list_step_checkpoints(checkpoints("budget"));
+  ASSERT_FALSE(after.empty());
+  EXPECT_GT(after.back().first, step);
+  const CheckpointData d = load_checkpoint(after.back().second);
+  EXPECT_GE(d.train_time_s, 6.0);
+  EXPECT_LT(d.train_time_s, c.train_time_s + 30.0);
 }
 
 TEST_F(TrainRun, KilledAtRandomMomentsEveryCheckpointLoadsAndTheRerunCleansUp) {

@@ -78,7 +78,7 @@ const Registry& stage_test_registry() {
 }
 
 std::unique_ptr<Stage> make_stage(const std::string& type, const json& params,
-                                  std::atomic<bool>* stop) {
+                                  std::atomic<bool>* stop, std::atomic<bool>* finish) {
   const json doc = {{"version", 1},
                     {"stages", {{{"name", "x"}, {"type", type}, {"params", params}}}},
                     {"edges", json::array()}};
@@ -95,6 +95,7 @@ std::unique_ptr<Stage> make_stage(const std::string& type, const json& params,
   ctx.type = type;
   ctx.params = params_filled;
   ctx.stop = stop;
+  ctx.finish = finish;
   return Registry::global().get(type).factory(ctx);
 }
 

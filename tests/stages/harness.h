@@ -46,9 +46,11 @@ class CapturingEmitter : public Emitter {
 };
 
 // Builds the stage `type` from `params` (defaults filled in) with the global registry; `stop`
-// is its pipeline's stop flag (StageContext::stop), if the test plays one.
+// is its pipeline's stop flag (StageContext::stop), `finish` its finish flag (::finish), if the
+// test plays them.
 std::unique_ptr<Stage> make_stage(const std::string& type, const json& params = json::object(),
-                                  std::atomic<bool>* stop = nullptr);
+                                  std::atomic<bool>* stop = nullptr,
+                                  std::atomic<bool>* finish = nullptr);
 
 // The largest difference of two images at one pixel and channel; expects one size and type.
 double max_abs_diff(const cv::Mat& a, const cv::Mat& b);

@@ -54,6 +54,31 @@ TEST(OptimScheduleTest, WarmupThenCosineToFloor) {
   EXPECT_DOUBLE_EQ(learning_rate_at(s, 0), 1e-3);
 }
 
+TEST(OptimScheduleTest, ATimeBudgetDecaysByWhicheverLimitComesFirst) {
+  LrSchedule s;
+  s.lr = 1e-3;
+  s.warmup_steps = 10;
+  s.total_steps = 1010;
+  s.min_lr_ratio = 0.1;
+  s.time_budget_s = 600;
+  // Warm-up counts steps whatever the clock says.
+  EXPECT_DOUBLE_EQ(learning_rate_at(s, 4, 500.0), 5e-4);
+  // Time ahead of the steps: half the budget gone after a tenth of the steps is mid-decay.
+  EXPECT_NEAR(learning_rate_at(s, 110, 300.0), 5.5e-4, 1e-12);
+  EXPECT_NEAR(learning_rate_at(s, 110, 600.0), 1e-4, 1e-12);
+  EXPECT_NEAR(learning_rate_at(s, 110, 9000.0), 1e-4, 1e-12);
+  // Steps ahead of the time: the step count decides, as without a budget.
+  EXPECT_NEAR(learning_rate_at(s, 510, 60.0), 5.5e-4, 1e-12);
+  EXPECT_NEAR(learning_rate_at(s, 510, 60.0), learning_rate_at(s, 510), 1e-15);
+  // No budget: the clock is ignored.
+  s.time_budget_s = 0;
+  EXPECT_DOUBLE_EQ(learning_rate_at(s, 110, 600.0), learning_rate_at(s, 110));
+  // Constant stays constant.
+  s.time_budget_s = 600;
+  s.kind = ScheduleKind::kConstant;
+  EXPECT_DOUBLE_EQ(learning_rate_at(s, 110, 599.0), 1e-3);
+}
+
 TEST(OptimScheduleTest, ConstantKeepsLrAfterWarmup) {
   LrSchedule s;
   s.lr = 2e-4;

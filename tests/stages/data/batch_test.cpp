@@ -3,6 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <random>
+#include <thread>
+#include <vector>
+
 #include <opencv2/core.hpp>
 
 #include "runtime/data/pixels.h"
@@ -119,6 +125,67 @@ TEST(BatchStage, AMicroBatchMixingBitDepthsIsAnError) {
   EXPECT_THAT([&] { stage->process(0, random_sample(CV_16UC3, 1, 2), out); },
               ::testing::ThrowsMessage<std::runtime_error>(
                   ::testing::HasSubstr("mixes sizes or bit depths")));
+}
+
+// Slot `slot` of micro-batch `seq` (batch size 3), pixels from (seq, slot).
+Message slot_sample(std::int64_t seq, int slot) {
+  auto req = std::make_shared<SampleRequest>();
+  req->seq = seq;
+  req->step = seq;
+  req->batch_size = 3;
+  req->slot = slot;
+  auto s = std::make_shared<FrameSample>();
+  s->request = req;
+  cv::RNG rng(static_cast<std::uint64_t>(seq * 10 + slot + 1));
+  s->gt = cv::Mat(15, 18, CV_8UC3);
+  rng.fill(s->gt, cv::RNG::UNIFORM, 0, 256);
+  for (int t = 0; t < 3; ++t) {
+    cv::Mat f(5, 6, CV_8UC3);
+    rng.fill(f, cv::RNG::UNIFORM, 0, 256);
+    s->frames.push_back(f);
+  }
+  return Message::of<FrameSample>(s);
+}
+
+// Samples arriving shuffled on four threads at once (as batch runs at concurrency
+// num_workers): the micro-batches leave in order, each slot holding its own sample, exactly as
+// one thread collating them in order makes them.
+TEST(BatchStage, WorkersCollatingAtOnceKeepMicroBatchOrderAndSlots) {
+  constexpr int kBatches = 40;
+  std::vector<Message> in;
+  for (int seq = 0; seq < kBatches; ++seq) {
+    for (int slot = 0; slot < 3; ++slot) in.push_back(slot_sample(seq, slot));
+  }
+  auto serial = testing::make_stage("batch", {{"pixels", "float"}, {"device", "cpu"}});
+  serial->open();
+  testing::CapturingEmitter expected;
+  for (const auto& m : in) serial->process(0, m, expected);
+  ASSERT_EQ(expected.messages.size(), static_cast<std::size_t>(kBatches));
+
+  // Shuffled within windows of 4 micro-batches (what a prefetch of 4 allows).
+  std::mt19937 rng(5);
+  for (std::size_t i = 0; i < in.size(); i += 12) {
+    std::shuffle(in.begin() + i, in.begin() + std::min(in.size(), i + 12), rng);
+  }
+  auto stage = testing::make_stage("batch", {{"pixels", "float"}, {"device", "cpu"}});
+  stage->open();
+  testing::CapturingEmitter out;
+  std::atomic<std::size_t> next{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 4; ++w) {
+    workers.emplace_back([&] {
+      for (std::size_t i = next++; i < in.size(); i = next++) stage->process(0, in[i], out);
+    });
+  }
+  for (auto& w : workers) w.join();
+  ASSERT_EQ(out.messages.size(), static_cast<std::size_t>(kBatches));
+  for (int seq = 0; seq < kBatches; ++seq) {
+    const auto got = out.messages[seq].second.as<MicroBatch>();
+    const auto want = expected.messages[seq].second.as<MicroBatch>();
+    EXPECT_EQ(got->seq, seq);
+    EXPECT_TRUE(at::equal(got->lr, want->lr)) << seq;
+    EXPECT_TRUE(at::equal(got->gt, want->gt)) << seq;
+  }
 }
 
 }  // namespace

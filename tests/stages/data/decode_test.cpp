@@ -82,5 +82,72 @@ TEST_F(DecodeStageTest, AMissingOrUnreadableFileIsNamed) {
   }
 }
 
+TEST_F(DecodeStageTest, TheCacheKeepsPairsReadOnceUpToItsBudgetAndSharesTheirPixels) {
+  // gt.png is 48x36x3 bytes, lr.png 16x36x3 x 2 bytes: 8640 bytes a pair; 1 MiB holds both.
+  write_png_atomic(dir_ / "gt2.png", make_mock_image(cv::Size(48, 36), 3));
+  auto stage = testing::make_stage("decode", {{"cache_mb", 1}});
+  testing::CapturingEmitter out;
+  auto request = [&](const std::string& gt) {
+    auto r = std::make_shared<SampleRequest>();
+    r->gt_path = dir_ / gt;
+    r->lr_path = dir_ / "lr.png";
+    return Message::of<SampleRequest>(r);
+  };
+  stage->process(0, request("gt.png"), out);
+  // The file is gone, and still it decodes: the second read comes from the cache, with the
+  // same pixels (shared, not copied).
+  fs::rename(dir_ / "gt.png", dir_ / "gt_moved.png");
+  stage->process(0, request("gt.png"), out);
+  stage->process(0, request("gt2.png"), out);
+  ASSERT_EQ(out.messages.size(), 3u);
+  const auto first = out.messages[0].second.as<DecodedSample>();
+  const auto again = out.messages[1].second.as<DecodedSample>();
+  EXPECT_EQ(again->gt.data, first->gt.data);
+  EXPECT_EQ(again->lr_stack.data, first->lr_stack.data);
+  EXPECT_EQ(max_abs_diff(again->gt, cv::imread((dir_ / "gt_moved.png").string())), 0.0);
+  EXPECT_EQ(again->request->gt_path, dir_ / "gt.png");  // each sample keeps its own request
+  const auto other = out.messages[2].second.as<DecodedSample>();
+  EXPECT_EQ(max_abs_diff(other->gt, cv::imread((dir_ / "gt2.png").string())), 0.0);
+  ::testing::internal::CaptureStderr();
+  stage->close(true);
+  EXPECT_THAT(
+      ::testing::internal::GetCapturedStderr(),
+      HasSubstr("decode: cache 2 pairs, 0.0 MiB of cache_mb 1; 1 of 3 samples came from it"));
+
+  // Without the cache (the default) every request reads its files.
+  auto plain = testing::make_stage("decode");
+  testing::CapturingEmitter plain_out;
+  plain->process(0, request("gt2.png"), plain_out);
+  plain->process(0, request("gt2.png"), plain_out);
+  EXPECT_NE(plain_out.messages[0].second.as<DecodedSample>()->gt.data,
+            plain_out.messages[1].second.as<DecodedSample>()->gt.data);
+  EXPECT_THROW(plain->process(0, request("gt.png"), plain_out), DataError);  // moved away
+}
+
+TEST_F(DecodeStageTest, TheCacheStopsTakingPairsAtItsBudget) {
+  // 400x300 8-bit GT (360000 bytes) + the 16-bit stack: three such pairs exceed 1 MiB.
+  for (int i = 0; i < 3; ++i) {
+    write_png_atomic(dir_ / ("big" + std::to_string(i) + ".png"),
+                     make_mock_image(cv::Size(400, 300), 10 + i));
+  }
+  auto stage = testing::make_stage("decode", {{"cache_mb", 1}});
+  testing::CapturingEmitter out;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int i = 0; i < 3; ++i) {
+      auto r = std::make_shared<SampleRequest>();
+      r->gt_path = dir_ / ("big" + std::to_string(i) + ".png");
+      r->lr_path = dir_ / "lr.png";
+      stage->process(0, Message::of<SampleRequest>(r), out);
+    }
+  }
+  ::testing::internal::CaptureStderr();
+  stage->close(true);
+  // Two pairs (2 x 363456 bytes) fit in 1 MiB and come from it the second time; the third is
+  // read both times.
+  EXPECT_THAT(
+      ::testing::internal::GetCapturedStderr(),
+      HasSubstr("decode: cache 2 pairs, 0.7 MiB of cache_mb 1; 2 of 6 samples came from it"));
+}
+
 }  // namespace
 }  // namespace vsr

@@ -7,10 +7,12 @@
 #include <torch/torch.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/errors.h"
@@ -22,6 +24,7 @@
 #include "stages/train/messages.h"
 #include "stages/train/train_step.h"
 #include "tests/stages/harness.h"
+#include "tests/support/temp_dir.h"
 
 namespace vsr {
 namespace {
@@ -342,6 +345,94 @@ TEST(TrainStepStage, AStopRequestSavesTheStepThatFinishesAndDropsTheRest) {
   EXPECT_FALSE(e.snapshots[0]->validate);
   EXPECT_FALSE(e.snapshots[0]->final);
   EXPECT_NO_THROW(stage->close(true));
+}
+
+TEST(TrainStepStage, ASpentTimeBudgetEndsTheRunAtThatStepAsTheLastOne) {
+  std::atomic<bool> stop{false}, finish{false};
+  testing::CapturingEmitter out;
+  // Budget 0.3 s, cosine over it (floor 0.1 x lr): the first step sees almost the full rate;
+  // after 0.35 s the step ends the run, validated and saved as the last, at the floor.
+  auto stage = testing::make_stage(
+      "train_step",
+      train_params({{"total_steps", 100},
+                    {"time_budget_minutes", 0.3 / 60},
+                    {"optim", {{"learning_rate", 1e-3}, {"min_lr_ratio", 0.1}}}}),
+      &stop, &finish);
+  stage->open();
+  const Samples s = samples(2, 7);
+  stage->process(0, micro_batch(0, 0, 0, 1, s.lr, s.gt), out);
+  EXPECT_FALSE(finish);
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));
+  stage->process(0, micro_batch(1, 1, 0, 1, s.lr, s.gt), out);
+  EXPECT_TRUE(finish);
+  EXPECT_FALSE(stop);  // the end of the run, not a stop: the run exits 0
+  stage->process(0, micro_batch(2, 2, 0, 1, s.lr, s.gt), out);  // made ahead: dropped
+  const Emitted e = split_ports(out);
+  ASSERT_EQ(e.events.size(), 2u);
+  EXPECT_GT(e.events[0]->lr, 9e-4);
+  EXPECT_GT(e.events[0]->time_left_s, 0.1);
+  EXPECT_FALSE(e.events[0]->final);
+  EXPECT_NEAR(e.events[1]->lr, 1e-4, 1e-12);
+  EXPECT_EQ(e.events[1]->time_left_s, 0);
+  EXPECT_TRUE(e.events[1]->final);
+  ASSERT_EQ(e.snapshots.size(), 1u);
+  EXPECT_EQ(e.snapshots[0]->step, 2);
+  EXPECT_TRUE(e.snapshots[0]->final);
+  EXPECT_TRUE(e.snapshots[0]->validate);
+  EXPECT_TRUE(e.snapshots[0]->checkpoint);
+  EXPECT_GE(e.snapshots[0]->train_time_s, 0.35);
+  EXPECT_LT(e.snapshots[0]->train_time_s, 30);
+  EXPECT_NO_THROW(stage->close(true));
+}
+
+TEST(TrainStepStage, AResumedRunContinuesItsTimeBudget) {
+  const fs::path dir = testing::fresh_dir("vsr_train_step_budget");
+  const Samples s = samples(2, 7);
+  CheckpointData c;
+  {
+    testing::CapturingEmitter out;
+    auto stage = testing::make_stage("train_step", train_params({{"total_steps", 1}}));
+    stage->open();
+    stage->process(0, micro_batch(0, 0, 0, 1, s.lr, s.gt), out);
+    c = *split_ports(out).snapshots.at(0);
+  }
+  c.train_time_s = 100;  // as if step 1 had taken 100 s
+  save_checkpoint(dir / "ckpt.pth", c);
+  EXPECT_DOUBLE_EQ(load_checkpoint(dir / "ckpt.pth").train_time_s, 100);
+  // Budget 100.3 s with 100 s spent: the first step resumed is 99.7% through the schedule, the
+  // one 0.35 s later ends the run.
+  testing::CapturingEmitter out;
+  auto stage = testing::make_stage(
+      "train_step", train_params({{"total_steps", 100},
+                                  {"time_budget_minutes", 100.3 / 60},
+                                  {"model", {{"resume", (dir / "ckpt.pth").string()}}}}));
+  stage->open();
+  stage->process(0, micro_batch(0, 1, 0, 1, s.lr, s.gt), out);
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));
+  stage->process(0, micro_batch(1, 2, 0, 1, s.lr, s.gt), out);
+  const Emitted e = split_ports(out);
+  ASSERT_EQ(e.events.size(), 2u);
+  EXPECT_FALSE(e.events[0]->final);
+  EXPECT_GT(e.events[0]->time_left_s, 0.05);
+  EXPECT_LT(e.events[0]->time_left_s, 0.3);
+  EXPECT_TRUE(e.events[1]->final);
+  ASSERT_EQ(e.snapshots.size(), 1u);
+  EXPECT_EQ(e.snapshots[0]->step, 3);
+  EXPECT_GE(e.snapshots[0]->train_time_s, 100.3);
+  // A checkpoint that has used the whole budget has nothing left to train.
+  c.train_time_s = 200;
+  save_checkpoint(dir / "spent.pth", c);
+  auto spent = testing::make_stage(
+      "train_step", train_params({{"total_steps", 100},
+                                  {"time_budget_minutes", 2.5},
+                                  {"model", {{"resume", (dir / "spent.pth").string()}}}}));
+  try {
+    spent->open();
+    FAIL() << "expected an error";
+  } catch (const std::exception& err) {
+    EXPECT_THAT(err.what(), HasSubstr("the checkpoint has trained 3.3 min and the run's time "
+                                      "budget is 2.5 min: nothing left to train"));
+  }
 }
 
 TEST(TrainStepStage, SnapshotsCarryTheStepItsPurposeTheArchitectureAndTheTrainingState) {
