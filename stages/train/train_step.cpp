@@ -12,8 +12,10 @@
 
 #include "common/errors.h"
 #include "graph/registry.h"
+#include "runtime/data/core_gate.h"
 #include "runtime/data/pixels.h"
 #include "runtime/dist/collective.h"
+#include "runtime/model/compute_thread.h"
 #include "runtime/model/device.h"
 #include "runtime/model/model.h"
 #include "runtime/model/optim.h"
@@ -64,8 +66,10 @@ struct TrainStepStage::State {
   DistributedOptions dist;
   std::string dist_backend = "auto";
   std::string channels_last = "auto";
-  std::string resume;  // checkpoint to continue from (--resume)
-  StageContext ctx;    // for the stop flag
+  std::string share_cores = "auto";  // auto | interleave | overlap
+  bool interleaving = false;         // this stage turned the CoreGate on
+  std::string resume;                // checkpoint to continue from (--resume)
+  StageContext ctx;                  // for the stop flag
 
   // Training state.
   std::optional<c10::Device> device;
@@ -195,6 +199,11 @@ StageSchema TrainStepStage::schema() {
                 "total_steps, whichever comes first; the cosine schedule decays to fit it; 0: "
                 "no limit")
       .at_least(0)
+      .optional("share_cores", ParamType::kString, "auto",
+                "how a CPU step shares the cores with the data stages: interleave (data work "
+                "waits while the step computes, runtime/data/core_gate.h), overlap (both at once), "
+                "auto: interleave on the CPU, overlap on CUDA (whose step leaves the CPU free)")
+      .choices({"auto", "interleave", "overlap"})
       .optional("val_interval", ParamType::kInt, 500, "snapshot for validation every N steps")
       .at_least(1)
       .optional("checkpoint_interval", ParamType::kInt, 5000, "snapshot to save every N steps")
@@ -295,6 +304,7 @@ TrainStepStage::TrainStepStage(const StageContext& ctx) : s_(std::make_unique<St
   s.total_steps = ctx.param<std::int64_t>("total_steps");
   s.schedule.total_steps = s.total_steps;
   s.time_budget_s = 60 * ctx.param<double>("time_budget_minutes");
+  s.share_cores = ctx.param<std::string>("share_cores");
   s.schedule.time_budget_s = s.time_budget_s;
   s.precision = parse_precision(ctx.param<std::string>("mixed_precision"));
   s.device_name = ctx.param<std::string>("device");
@@ -307,72 +317,78 @@ TrainStepStage::TrainStepStage(const StageContext& ctx) : s_(std::make_unique<St
 TrainStepStage::~TrainStepStage() = default;
 
 void TrainStepStage::open() {
-  State& s = *s_;
-  s.device = pick_device(s.device_name);
-  if (s.dist.world_size > 1 && s.device->is_cuda()) {
-    s.device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(s.dist.local_rank));
-  }
-  if (s.precision == Precision::kFp16 && !s.device->is_cuda()) {
-    // Only when CUDA went away since the spec was checked.
-    throw RunError("mixed_precision fp16 needs a CUDA device; use bf16 on CPU");
-  }
-  int threads = s.threads;
-  if (threads == 0 && s.dist.local_world_size > 1) {
-    // All cores, shared among the ranks of this machine rather than each taking all of them.
-    threads = std::max(
-        1, static_cast<int>(std::thread::hardware_concurrency()) / s.dist.local_world_size);
-  }
-  set_threads(threads);
-  torch::manual_seed(static_cast<std::uint64_t>(s.seed));
-  s.model = VSRNet(s.model_options);
-  if (!s.pretrained.empty()) load_pretrained(s.model, s.pretrained, "MODEL.pretrained");
-  s.model->to(*s.device);
-  if (s.dist.world_size > 1) {
-    const std::string backend = s.dist_backend != "auto" ? s.dist_backend
-                                : s.device->is_cuda()    ? "nccl"
-                                                         : "gloo";
-    s.collective = std::make_unique<Collective>(s.dist, backend, *s.device);
-    // Every rank starts from rank 0's weights (and so the EMA too, made from them below).
-    torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> weights;
-    for (const auto& p : s.model->parameters()) weights.push_back(p.detach());
-    s.collective->broadcast_from_rank0(weights);
-  }
-  if (s.channels_last == "on" || (s.channels_last == "auto" && s.device->is_cuda())) {
-    use_channels_last(*s.model);
-  }
-  s.model->train();
-  // Each format's patch size is fixed, so cuDNN's autotuner pays off after the first steps.
-  if (s.device->is_cuda()) set_cudnn_benchmark(true);
-  reset_peak_memory(*s.device);
-  s.flow_params = s.model->flow_parameters();
-  s.all_params = s.model->parameters();
-  s.optimizer = make_optimizer(s.optim, s.model->other_parameters(), s.flow_params);
-  if (s.ema_decay > 0) s.ema = std::make_unique<Ema>(*s.model, s.ema_decay);
-  LossScalerOptions scaler;
-  scaler.enabled = s.precision == Precision::kFp16;
-  s.scaler = std::make_unique<LossScaler>(scaler);
-  if (!s.resume.empty()) {
-    const CheckpointData c = load_checkpoint(s.resume);
-    restore_training_state(c, *s.model, s.ema.get(), *s.optimizer, "--resume " + s.resume);
-    if (scaler.enabled) s.scaler->load(c.loss_scale, c.loss_scale_growth);
-    s.consecutive_skips = c.nonfinite_streak;
-    s.start_step = c.step;
-    s.trained_before_s = c.train_time_s;
-    if (s.time_budget_s > 0 && s.trained_before_s >= s.time_budget_s) {
-      throw RunError("--resume " + s.resume + ": the checkpoint has trained " +
-                     minutes_text(s.trained_before_s) + " and the run's time budget is " +
-                     minutes_text(s.time_budget_s) +
-                     ": nothing left to train (raise TRAINING.time_budget_minutes to go on)");
+  // On the one thread that runs LibTorch work (runtime/model/compute_thread.h).
+  ComputeThread::global().run([&] {
+    State& s = *s_;
+    s.device = pick_device(s.device_name);
+    if (s.dist.world_size > 1 && s.device->is_cuda()) {
+      s.device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(s.dist.local_rank));
     }
-    if (s.start_step >= s.total_steps) {
-      throw RunError("--resume " + s.resume + ": the checkpoint is of step " +
-                     std::to_string(s.start_step) + " and the run has total_steps " +
-                     std::to_string(s.total_steps) +
-                     ": nothing left to train (raise TRAINING.total_steps to go on)");
+    if (s.precision == Precision::kFp16 && !s.device->is_cuda()) {
+      // Only when CUDA went away since the spec was checked.
+      throw RunError("mixed_precision fp16 needs a CUDA device; use bf16 on CPU");
     }
-  }
-  s.last_done = Clock::now();
+    int threads = s.threads;
+    if (threads == 0 && s.dist.local_world_size > 1) {
+      // All cores, shared among the ranks of this machine rather than each taking all of them.
+      threads = std::max(
+          1, static_cast<int>(std::thread::hardware_concurrency()) / s.dist.local_world_size);
+    }
+    set_threads(threads);
+    s.interleaving =
+        s.share_cores == "interleave" || (s.share_cores == "auto" && s.device->is_cpu());
+    if (s.interleaving) CoreGate::global().set_interleave(true);
+    torch::manual_seed(static_cast<std::uint64_t>(s.seed));
+    s.model = VSRNet(s.model_options);
+    if (!s.pretrained.empty()) load_pretrained(s.model, s.pretrained, "MODEL.pretrained");
+    s.model->to(*s.device);
+    if (s.dist.world_size > 1) {
+      const std::string backend = s.dist_backend != "auto" ? s.dist_backend
+                                  : s.device->is_cuda()    ? "nccl"
+                                                           : "gloo";
+      s.collective = std::make_unique<Collective>(s.dist, backend, *s.device);
+      // Every rank starts from rank 0's weights (and so the EMA too, made from them below).
+      torch::NoGradGuard no_grad;
+      std::vector<torch::Tensor> weights;
+      for (const auto& p : s.model->parameters()) weights.push_back(p.detach());
+      s.collective->broadcast_from_rank0(weights);
+    }
+    if (s.channels_last == "on" || (s.channels_last == "auto" && s.device->is_cuda())) {
+      use_channels_last(*s.model);
+    }
+    s.model->train();
+    // Each format's patch size is fixed, so cuDNN's autotuner pays off after the first steps.
+    if (s.device->is_cuda()) set_cudnn_benchmark(true);
+    reset_peak_memory(*s.device);
+    s.flow_params = s.model->flow_parameters();
+    s.all_params = s.model->parameters();
+    s.optimizer = make_optimizer(s.optim, s.model->other_parameters(), s.flow_params);
+    if (s.ema_decay > 0) s.ema = std::make_unique<Ema>(*s.model, s.ema_decay);
+    LossScalerOptions scaler;
+    scaler.enabled = s.precision == Precision::kFp16;
+    s.scaler = std::make_unique<LossScaler>(scaler);
+    if (!s.resume.empty()) {
+      const CheckpointData c = load_checkpoint(s.resume);
+      restore_training_state(c, *s.model, s.ema.get(), *s.optimizer, "--resume " + s.resume);
+      if (scaler.enabled) s.scaler->load(c.loss_scale, c.loss_scale_growth);
+      s.consecutive_skips = c.nonfinite_streak;
+      s.start_step = c.step;
+      s.trained_before_s = c.train_time_s;
+      if (s.time_budget_s > 0 && s.trained_before_s >= s.time_budget_s) {
+        throw RunError("--resume " + s.resume + ": the checkpoint has trained " +
+                       minutes_text(s.trained_before_s) + " and the run's time budget is " +
+                       minutes_text(s.time_budget_s) +
+                       ": nothing left to train (raise TRAINING.time_budget_minutes to go on)");
+      }
+      if (s.start_step >= s.total_steps) {
+        throw RunError("--resume " + s.resume + ": the checkpoint is of step " +
+                       std::to_string(s.start_step) + " and the run has total_steps " +
+                       std::to_string(s.total_steps) +
+                       ": nothing left to train (raise TRAINING.total_steps to go on)");
+      }
+    }
+    s.last_done = Clock::now();
+  });
 }
 
 std::string out_of_memory_message(const OutOfMemoryContext& c) {
@@ -433,6 +449,7 @@ void TrainStepStage::process(std::size_t, const Message& in, Emitter& out) {
 
 void TrainStepStage::close(bool) {
   s_->held.reset();
+  if (s_->interleaving) CoreGate::global().set_interleave(false);
   const State& s = *s_;
   if (s.collective && s.dist.rank == 0 && s.steps_done > 0) {
     char line[256];
@@ -450,7 +467,9 @@ void TrainStepStage::close(bool) {
 void TrainStepStage::run(const MicroBatch& mb, DeviceUpload upload, Emitter& out) {
   State& s = *s_;
   try {
-    train_micro_batch(mb, std::move(upload), out);
+    const CoreGate::ComputeSection computing(CoreGate::global());
+    // Always on one thread: one OpenMP pool, never throttled (runtime/model/compute_thread.h).
+    ComputeThread::global().run([&] { train_micro_batch(mb, std::move(upload), out); });
   } catch (const std::exception& e) {
     if (!is_out_of_memory(e)) throw;
     throw RunError(out_of_memory_message({mb.step + 1, mb.format, mb.lr.size(0), mb.accum,

@@ -16,6 +16,7 @@
 #include "runtime/data/dataset.h"
 #include "runtime/data/formats.h"
 #include "runtime/data/image.h"
+#include "runtime/model/compute_thread.h"
 #include "runtime/model/device.h"
 #include "runtime/model/infer.h"
 #include "runtime/model/model.h"
@@ -154,84 +155,87 @@ void ValidateStage::open() {
 }
 
 void ValidateStage::process(std::size_t, const Message& in, Emitter& out) {
-  auto snapshot = in.as<ModelSnapshot>();
-  if (!snapshot->validate) return;
-  Impl& m = *impl_;
-  const auto t0 = std::chrono::steady_clock::now();
-  set_threads(m.run.threads);  // per call: the intra-op setting is per calling thread
-  m.ensure_net(*snapshot);
-  const bool ema = !snapshot->ema.empty();
-  load_named_weights(*m.net, ema ? snapshot->ema : snapshot->model,
-                     std::string("the ") + (ema ? "EMA" : "model") +
-                         " weights of the snapshot of step " + std::to_string(snapshot->step) +
-                         " do not fit the network built from its architecture:");
-  m.net->eval();
+  // On the one thread that runs LibTorch work (runtime/model/compute_thread.h).
+  ComputeThread::global().run([&] {
+    auto snapshot = in.as<ModelSnapshot>();
+    if (!snapshot->validate) return;
+    Impl& m = *impl_;
+    const auto t0 = std::chrono::steady_clock::now();
+    set_threads(m.run.threads);  // per call: the intra-op setting is per calling thread
+    m.ensure_net(*snapshot);
+    const bool ema = !snapshot->ema.empty();
+    load_named_weights(*m.net, ema ? snapshot->ema : snapshot->model,
+                       std::string("the ") + (ema ? "EMA" : "model") +
+                           " weights of the snapshot of step " + std::to_string(snapshot->step) +
+                           " do not fit the network built from its architecture:");
+    m.net->eval();
 
-  auto result = std::make_shared<ValResult>();
-  result->step = snapshot->step;
-  result->final = snapshot->final;
-  result->images = static_cast<int>(m.images.size());
-  auto images = std::make_shared<ValImages>();
-  images->step = snapshot->step;
-  const std::size_t keep =
-      m.num_images == 0 ? m.images.size() : std::min<std::size_t>(m.images.size(), m.num_images);
-  nlohmann::json per_image = nlohmann::json::array();
-  {
-    torch::NoGradGuard no_grad;
-    for (std::size_t i = 0; i < m.images.size(); ++i) {
-      const Impl::Image& img = m.images[i];
-      cv::Mat pred;
-      try {
-        pred = tensor_to_image(upscale_tiled(*m.net, img.lr, m.run.tiles, m.run.device));
-      } catch (const std::exception& e) {
-        if (!is_out_of_memory(e)) throw;
-        throw RunError(validation_out_of_memory_message(m.run.device.str(), snapshot->step,
-                                                        static_cast<int>(i), img.gt.size(),
-                                                        m.run.tiles.tile, error_first_line(e)));
-      }
-      const double p = psnr(pred, img.gt, m.scale), py = psnr_y(pred, img.gt, m.scale),
-                   ps = ssim_y(pred, img.gt, m.scale);
-      result->psnr += p;
-      result->psnr_y += py;
-      result->ssim += ps;
-      per_image.push_back({{"file", img.file},
-                           {"psnr", p},
-                           {"psnr_y", py},
-                           {"ssim", ps},
-                           {"bicubic_psnr", img.bicubic_psnr},
-                           {"bicubic_psnr_y", img.bicubic_psnr_y},
-                           {"bicubic_ssim", img.bicubic_ssim}});
-      if (i < keep) {
-        const std::string index = zero_padded(static_cast<long long>(i), 3);
-        images->images.emplace_back("pred_" + index, pred);
-        images->images.emplace_back("bicubic_" + index, img.bicubic);
-        images->images.emplace_back("gt_" + index, img.gt);
+    auto result = std::make_shared<ValResult>();
+    result->step = snapshot->step;
+    result->final = snapshot->final;
+    result->images = static_cast<int>(m.images.size());
+    auto images = std::make_shared<ValImages>();
+    images->step = snapshot->step;
+    const std::size_t keep =
+        m.num_images == 0 ? m.images.size() : std::min<std::size_t>(m.images.size(), m.num_images);
+    nlohmann::json per_image = nlohmann::json::array();
+    {
+      torch::NoGradGuard no_grad;
+      for (std::size_t i = 0; i < m.images.size(); ++i) {
+        const Impl::Image& img = m.images[i];
+        cv::Mat pred;
+        try {
+          pred = tensor_to_image(upscale_tiled(*m.net, img.lr, m.run.tiles, m.run.device));
+        } catch (const std::exception& e) {
+          if (!is_out_of_memory(e)) throw;
+          throw RunError(validation_out_of_memory_message(m.run.device.str(), snapshot->step,
+                                                          static_cast<int>(i), img.gt.size(),
+                                                          m.run.tiles.tile, error_first_line(e)));
+        }
+        const double p = psnr(pred, img.gt, m.scale), py = psnr_y(pred, img.gt, m.scale),
+                     ps = ssim_y(pred, img.gt, m.scale);
+        result->psnr += p;
+        result->psnr_y += py;
+        result->ssim += ps;
+        per_image.push_back({{"file", img.file},
+                             {"psnr", p},
+                             {"psnr_y", py},
+                             {"ssim", ps},
+                             {"bicubic_psnr", img.bicubic_psnr},
+                             {"bicubic_psnr_y", img.bicubic_psnr_y},
+                             {"bicubic_ssim", img.bicubic_ssim}});
+        if (i < keep) {
+          const std::string index = zero_padded(static_cast<long long>(i), 3);
+          images->images.emplace_back("pred_" + index, pred);
+          images->images.emplace_back("bicubic_" + index, img.bicubic);
+          images->images.emplace_back("gt_" + index, img.gt);
+        }
       }
     }
-  }
-  const double n = static_cast<double>(m.images.size());
-  result->psnr /= n;
-  result->psnr_y /= n;
-  result->ssim /= n;
-  result->bicubic_psnr = m.bicubic_psnr;
-  result->bicubic_psnr_y = m.bicubic_psnr_y;
-  result->bicubic_ssim = m.bicubic_ssim;
-  result->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  images->metrics_json = nlohmann::json({{"step", result->step},
-                                         {"weights", ema ? "ema" : "model"},
-                                         {"crop_border", m.scale},
-                                         {"mean",
-                                          {{"psnr", result->psnr},
-                                           {"psnr_y", result->psnr_y},
-                                           {"ssim", result->ssim},
-                                           {"bicubic_psnr", result->bicubic_psnr},
-                                           {"bicubic_psnr_y", result->bicubic_psnr_y},
-                                           {"bicubic_ssim", result->bicubic_ssim}}},
-                                         {"images", per_image}})
-                             .dump(2) +
-                         "\n";
-  out.emit<ValResult>(0, std::move(result));
-  out.emit<ValImages>(1, std::move(images));
+    const double n = static_cast<double>(m.images.size());
+    result->psnr /= n;
+    result->psnr_y /= n;
+    result->ssim /= n;
+    result->bicubic_psnr = m.bicubic_psnr;
+    result->bicubic_psnr_y = m.bicubic_psnr_y;
+    result->bicubic_ssim = m.bicubic_ssim;
+    result->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    images->metrics_json = nlohmann::json({{"step", result->step},
+                                           {"weights", ema ? "ema" : "model"},
+                                           {"crop_border", m.scale},
+                                           {"mean",
+                                            {{"psnr", result->psnr},
+                                             {"psnr_y", result->psnr_y},
+                                             {"ssim", result->ssim},
+                                             {"bicubic_psnr", result->bicubic_psnr},
+                                             {"bicubic_psnr_y", result->bicubic_psnr_y},
+                                             {"bicubic_ssim", result->bicubic_ssim}}},
+                                           {"images", per_image}})
+                               .dump(2) +
+                           "\n";
+    out.emit<ValResult>(0, std::move(result));
+    out.emit<ValImages>(1, std::move(images));
+  });
 }
 
 std::string validation_out_of_memory_message(const std::string& device, std::int64_t step,

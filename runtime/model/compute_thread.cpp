@@ -1,0 +1,57 @@
+#include "runtime/model/compute_thread.h"
+
+#include <utility>
+
+namespace vsr {
+
+ComputeThread& ComputeThread::global() {
+  // Never destroyed: stages may still hand it work while static objects are torn down.
+  static ComputeThread* thread = new ComputeThread();
+  return *thread;
+}
+
+ComputeThread::ComputeThread() : thread_([this] { loop(); }) {}
+
+ComputeThread::~ComputeThread() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    quit_ = true;
+  }
+  changed_.notify_all();
+  thread_.join();
+}
+
+void ComputeThread::run(const std::function<void()>& work) {
+  if (std::this_thread::get_id() == thread_.get_id()) return work();
+  std::lock_guard<std::mutex> call(call_mutex_);
+  std::unique_lock<std::mutex> lock(mutex_);
+  work_ = &work;
+  done_ = false;
+  error_ = nullptr;
+  changed_.notify_all();
+  changed_.wait(lock, [&] { return done_; });
+  work_ = nullptr;
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+}
+
+void ComputeThread::loop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    changed_.wait(lock, [&] { return quit_ || (work_ != nullptr && !done_); });
+    if (quit_) return;
+    const std::function<void()>* work = work_;
+    lock.unlock();
+    std::exception_ptr error;
+    try {
+      (*work)();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    lock.lock();
+    error_ = error;
+    done_ = true;
+    changed_.notify_all();
+  }
+}
+
+}  // namespace vsr
