@@ -1214,11 +1214,6 @@ const KeyTable<TrainConfig>& train_table() {
           Int("DATA.prefetch", "4", closed(1, 1024),
               "Micro-batches in flight ahead of the train step (bounds memory).",
               put<&TC::data, &DC::prefetch>),
-          Choice("DATA.share_cores", "auto", {"auto", "interleave", "overlap"},
-                 "How the data stages share the cores with a CPU training step: interleave (data "
-                 "work waits while the step computes, so the step's threads are never preempted), "
-                 "overlap (both at once); auto: interleave on the CPU, overlap on CUDA.",
-                 put<&TC::data, &DC::share_cores>),
           Int("DATA.cache_mb", "0", at_least(0),
               "Keep up to this many MiB of decoded training pairs in memory: a pair read once is "
               "not read or decoded again (an 8-bit small_540 pair with 7 LR frames is 1.5 MiB); "

@@ -364,7 +364,6 @@ struct DataConfig {
   int num_workers = 0;
   int prefetch = 0;
   long long cache_mb = 0;
-  std::string share_cores;  // "auto" | "interleave" | "overlap"
   std::string on_bad_sample;  // "fail" | "skip"
   double max_bad_fraction = 0;
   AugmentConfig augmentation;

@@ -1,7 +1,6 @@
 #include "stages/data/augment.h"
 
 #include "graph/registry.h"
-#include "runtime/data/core_gate.h"
 #include "runtime/data/formats.h"
 #include "runtime/data/rng.h"
 #include "stages/data/dataset_params.h"
@@ -59,7 +58,6 @@ AugmentStage::AugmentStage(const StageContext& ctx) : crop_(ctx.param<int>("crop
 }
 
 void AugmentStage::process(std::size_t, const Message& in, Emitter& out) {
-  const CoreGate::DataSection off_the_step(CoreGate::global());
   auto src = in.as<FrameSample>();
   const SampleRequest& r = *src->request;
   auto sample = std::make_shared<FrameSample>();

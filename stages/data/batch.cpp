@@ -8,7 +8,6 @@
 #include <unordered_map>
 
 #include "graph/registry.h"
-#include "runtime/data/core_gate.h"
 #include "runtime/data/pixels.h"
 #include "runtime/model/device.h"
 #include "stages/data/messages.h"
@@ -162,12 +161,8 @@ void BatchStage::process(std::size_t, const Message& in, Emitter& out) {
     gt = p.gt;
     first = p.first;
   }
-  // The copy, the bulk of the work, runs on this worker while others fill other slots (and
-  // not while a CPU training step computes: runtime/data/core_gate.h).
-  {
-    const CoreGate::DataSection off_the_step(CoreGate::global());
-    copy_into(*sample, *first, lr, gt);
-  }
+  // The copy, the bulk of the work, runs on this worker while others fill other slots.
+  copy_into(*sample, *first, lr, gt);
   std::lock_guard<std::mutex> lock(mutex_);
   ++pending_.at(r.seq).filled;
   // Emit every complete micro-batch that is next in order (under the lock: in order).

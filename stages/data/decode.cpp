@@ -5,7 +5,6 @@
 
 #include "common/errors.h"
 #include "graph/registry.h"
-#include "runtime/data/core_gate.h"
 #include "runtime/data/image.h"
 #include "runtime/data/rng.h"
 #include "stages/data/messages.h"
@@ -117,8 +116,6 @@ void DecodeStage::count_bad(const std::string& file, const std::string& problem)
 }
 
 void DecodeStage::process(std::size_t, const Message& in, Emitter& out) {
-  // Not while a CPU training step computes (runtime/data/core_gate.h).
-  const CoreGate::DataSection off_the_step(CoreGate::global());
   auto request = in.as<SampleRequest>();
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -12,7 +12,6 @@
 
 #include "common/errors.h"
 #include "graph/registry.h"
-#include "runtime/data/core_gate.h"
 #include "runtime/data/pixels.h"
 #include "runtime/dist/collective.h"
 #include "runtime/model/compute_thread.h"
@@ -66,10 +65,8 @@ struct TrainStepStage::State {
   DistributedOptions dist;
   std::string dist_backend = "auto";
   std::string channels_last = "auto";
-  std::string share_cores = "auto";  // auto | interleave | overlap
-  bool interleaving = false;         // this stage turned the CoreGate on
-  std::string resume;                // checkpoint to continue from (--resume)
-  StageContext ctx;                  // for the stop flag
+  std::string resume;  // checkpoint to continue from (--resume)
+  StageContext ctx;    // for the stop flag
 
   // Training state.
   std::optional<c10::Device> device;
@@ -199,11 +196,6 @@ StageSchema TrainStepStage::schema() {
                 "total_steps, whichever comes first; the cosine schedule decays to fit it; 0: "
                 "no limit")
       .at_least(0)
-      .optional("share_cores", ParamType::kString, "auto",
-                "how a CPU step shares the cores with the data stages: interleave (data work "
-                "waits while the step computes, runtime/data/core_gate.h), overlap (both at once), "
-                "auto: interleave on the CPU, overlap on CUDA (whose step leaves the CPU free)")
-      .choices({"auto", "interleave", "overlap"})
       .optional("val_interval", ParamType::kInt, 500, "snapshot for validation every N steps")
       .at_least(1)
       .optional("checkpoint_interval", ParamType::kInt, 5000, "snapshot to save every N steps")
@@ -304,7 +296,6 @@ TrainStepStage::TrainStepStage(const StageContext& ctx) : s_(std::make_unique<St
   s.total_steps = ctx.param<std::int64_t>("total_steps");
   s.schedule.total_steps = s.total_steps;
   s.time_budget_s = 60 * ctx.param<double>("time_budget_minutes");
-  s.share_cores = ctx.param<std::string>("share_cores");
   s.schedule.time_budget_s = s.time_budget_s;
   s.precision = parse_precision(ctx.param<std::string>("mixed_precision"));
   s.device_name = ctx.param<std::string>("device");
@@ -335,9 +326,6 @@ void TrainStepStage::open() {
           1, static_cast<int>(std::thread::hardware_concurrency()) / s.dist.local_world_size);
     }
     set_threads(threads);
-    s.interleaving =
-        s.share_cores == "interleave" || (s.share_cores == "auto" && s.device->is_cpu());
-    if (s.interleaving) CoreGate::global().set_interleave(true);
     torch::manual_seed(static_cast<std::uint64_t>(s.seed));
     s.model = VSRNet(s.model_options);
     if (!s.pretrained.empty()) load_pretrained(s.model, s.pretrained, "MODEL.pretrained");
@@ -449,7 +437,6 @@ void TrainStepStage::process(std::size_t, const Message& in, Emitter& out) {
 
 void TrainStepStage::close(bool) {
   s_->held.reset();
-  if (s_->interleaving) CoreGate::global().set_interleave(false);
   const State& s = *s_;
   if (s.collective && s.dist.rank == 0 && s.steps_done > 0) {
     char line[256];
@@ -467,7 +454,6 @@ void TrainStepStage::close(bool) {
 void TrainStepStage::run(const MicroBatch& mb, DeviceUpload upload, Emitter& out) {
   State& s = *s_;
   try {
-    const CoreGate::ComputeSection computing(CoreGate::global());
     // Always on one thread: one OpenMP pool, never throttled (runtime/model/compute_thread.h).
     ComputeThread::global().run([&] { train_micro_batch(mb, std::move(upload), out); });
   } catch (const std::exception& e) {

@@ -8,7 +8,6 @@
 //   train_bench [--steps 60] [--crop 96] [--batch 4] [--channels 16] [--blocks 2]
 //               [--device cpu|cuda|auto] [--precision off|bf16|fp16] [--channels-last
 //               auto|true|false] [--workers 2] [--cache-mb 0] [--data-root DIR]
-//               [--share-cores auto|interleave|overlap]
 // Each run also prints the cores it kept busy (process CPU time / wall time) and the
 // involuntary context switches per step (threads preempted while runnable: the two thread
 // pools fighting over the cores).
@@ -55,7 +54,6 @@ struct Options {
   int workers = 2;                     // DATA.num_workers
   long long cache_mb = 0;              // DATA.cache_mb
   std::string data_root;               // a dataset (general, 7frames, small_540); "": mock data
-  std::string share_cores = "auto";    // DATA.share_cores
 };
 
 // What one run cost the process besides wall time.
@@ -200,8 +198,7 @@ int run(const Options& o) {
                                          "VALIDATION.val_interval=1000000",
                                          "CHECKPOINT.checkpoint_interval=1000000",
                                          "DATA.num_workers=" + std::to_string(o.workers),
-                                         "DATA.cache_mb=" + std::to_string(o.cache_mb),
-                                         "DATA.share_cores=" + o.share_cores};
+                                         "DATA.cache_mb=" + std::to_string(o.cache_mb)};
   const std::string demo = std::string(VSR_SOURCE_DIR) + "/configs/demo.yaml";
   const TrainConfig config = load_config(demo, sets);
   const json compiled = compile_config_file(demo, sets);
@@ -223,22 +220,11 @@ int run(const Options& o) {
       peak = g_peak;
     }
   }
-  // The real float feed once more with the data stages and the step on the cores at once
-  // (DATA.share_cores overlap, how they ran before issue 16), unless that is the mode asked for.
-  std::optional<RunCost> overlap;
-  if (o.share_cores != "overlap") {
-    json doc = training_spec(config, compiled, false, false, o);
-    for (auto& stage : doc["stages"]) {
-      if (stage["type"] == "train_step") stage["params"]["share_cores"] = "overlap";
-    }
-    overlap = run_spec(doc, r, &table);
-  }
   std::printf(
       "train_bench: %d steps, batch %d, GT crop %d, model %d channels x %d blocks, device %s, "
-      "precision %s, channels_last %s, %d decode workers, cache_mb %lld, share_cores %s, %d "
-      "torch threads, %s\n",
+      "precision %s, channels_last %s, %d decode workers, cache_mb %lld, %d torch threads, %s\n",
       o.steps, o.batch, o.crop, o.channels, o.blocks, o.device.c_str(), o.precision.c_str(),
-      o.channels_last.c_str(), o.workers, o.cache_mb, o.share_cores.c_str(), at::get_num_threads(),
+      o.channels_last.c_str(), o.workers, o.cache_mb, at::get_num_threads(),
       mock ? "mock data (16 pairs)" : root.c_str());
   auto rate = [&](bool synthetic, bool raw) { return o.steps / seconds[synthetic][raw]; };
   std::printf("  synthetic in-memory batches, float: %.2f steps/s (%.1f s)\n", rate(true, false),
@@ -252,13 +238,6 @@ int run(const Options& o) {
   std::printf("  real / synthetic (float): %.1f%% (data stall %.1f%%)\n",
               100 * seconds[1][0] / seconds[0][0], 100 * (1 - seconds[1][0] / seconds[0][0]));
   std::printf("  real / synthetic (raw):   %.1f%%\n", 100 * seconds[1][1] / seconds[0][1]);
-  if (overlap) {
-    std::printf(
-        "  real data stages, float, share_cores overlap: %.2f steps/s (%.1f s), real / synthetic "
-        "%.1f%%; share_cores %s / overlap %.1f%%\n",
-        o.steps / overlap->wall_s, overlap->wall_s, 100 * seconds[1][0] / overlap->wall_s,
-        o.share_cores.c_str(), 100 * overlap->wall_s / seconds[0][0]);
-  }
   const char* names[2][2] = {{"real, float", "real, raw"}, {"synthetic, float", "synthetic, raw"}};
   for (const bool synthetic : {true, false}) {
     for (const bool raw : {false, true}) {
@@ -269,14 +248,6 @@ int run(const Options& o) {
           names[synthetic][raw], c.cpu_s / c.wall_s, c.cpu_s,
           static_cast<double>(c.involuntary) / o.steps, static_cast<double>(c.voluntary) / o.steps);
     }
-  }
-  if (overlap) {
-    std::printf(
-        "  %-16s cores busy %.2f (CPU %.1f s), per step: %.1f involuntary / %.1f voluntary "
-        "context switches\n",
-        "real, overlap", overlap->cpu_s / overlap->wall_s, overlap->cpu_s,
-        static_cast<double>(overlap->involuntary) / o.steps,
-        static_cast<double>(overlap->voluntary) / o.steps);
   }
   std::printf("  peak memory (%s): %.2f GiB\n", peak.on_device ? "device" : "process RSS",
               static_cast<double>(peak.bytes) / (1 << 30));
@@ -295,7 +266,6 @@ int main(int argc, char** argv) {
            "[--blocks 2] [--device cpu|cuda|auto]\n"
            "                   [--precision off|bf16|fp16] [--channels-last auto|true|false]\n"
            "                   [--workers 2] [--cache-mb 0] [--data-root DIR]\n"
-           "                   [--share-cores auto|interleave|overlap]\n"
            "  times --steps optimizer steps of configs/demo.yaml's train_step fed by the "
            "data stages\n"
            "  and by synthetic in-memory batches (tests/bench/README.md)\n";
@@ -326,12 +296,10 @@ int main(int argc, char** argv) {
       o.cache_mb = std::atoll(argv[i + 1]);
     else if (k == "--data-root")
       o.data_root = argv[i + 1];
-    else if (k == "--share-cores")
-      o.share_cores = argv[i + 1];
     else {
       std::cerr << "train_bench: unknown option " << k
                 << "; options: --steps --crop --batch --channels --blocks --device --precision "
-                   "--channels-last --workers --cache-mb --data-root --share-cores\n";
+                   "--channels-last --workers --cache-mb --data-root\n";
       return 2;
     }
   }
