@@ -130,28 +130,33 @@ ValidateStage::ValidateStage(const StageContext& ctx) : impl_(std::make_unique<I
 ValidateStage::~ValidateStage() = default;
 
 void ValidateStage::open() {
-  Impl& m = *impl_;
-  const auto files = list_validation_images(m.val_dir);
-  m.images.clear();
-  double bp = 0, bpy = 0, bs = 0;
-  for (const auto& file : files) {
-    const cv::Mat gt = read_image_rgb(file);
-    check_val_image_size(gt.size(), m.scale, file.string());
-    ValSample s = make_val_lr_frames(gt, m.shifts, m.scale);
-    const cv::Mat bicubic = clamp01(bicubic_upscale(s.frames[s.frames.size() / 2], m.scale));
-    Impl::Image img{s.gt, frames_to_tensor(s.frames), bicubic, file.filename().string()};
-    img.bicubic_psnr = psnr(bicubic, img.gt, m.scale);
-    img.bicubic_psnr_y = psnr_y(bicubic, img.gt, m.scale);
-    img.bicubic_ssim = ssim_y(bicubic, img.gt, m.scale);
-    bp += img.bicubic_psnr;
-    bpy += img.bicubic_psnr_y;
-    bs += img.bicubic_ssim;
-    m.images.push_back(std::move(img));
-  }
-  const double n = static_cast<double>(m.images.size());
-  m.bicubic_psnr = bp / n;
-  m.bicubic_psnr_y = bpy / n;
-  m.bicubic_ssim = bs / n;
+  // On the one thread that runs LibTorch work (runtime/model/compute_thread.h): the
+  // frames become tensors here, and a large op on another thread would start a second
+  // OpenMP pool.
+  ComputeThread::global().run([&] {
+    Impl& m = *impl_;
+    const auto files = list_validation_images(m.val_dir);
+    m.images.clear();
+    double bp = 0, bpy = 0, bs = 0;
+    for (const auto& file : files) {
+      const cv::Mat gt = read_image_rgb(file);
+      check_val_image_size(gt.size(), m.scale, file.string());
+      ValSample s = make_val_lr_frames(gt, m.shifts, m.scale);
+      const cv::Mat bicubic = clamp01(bicubic_upscale(s.frames[s.frames.size() / 2], m.scale));
+      Impl::Image img{s.gt, frames_to_tensor(s.frames), bicubic, file.filename().string()};
+      img.bicubic_psnr = psnr(bicubic, img.gt, m.scale);
+      img.bicubic_psnr_y = psnr_y(bicubic, img.gt, m.scale);
+      img.bicubic_ssim = ssim_y(bicubic, img.gt, m.scale);
+      bp += img.bicubic_psnr;
+      bpy += img.bicubic_psnr_y;
+      bs += img.bicubic_ssim;
+      m.images.push_back(std::move(img));
+    }
+    const double n = static_cast<double>(m.images.size());
+    m.bicubic_psnr = bp / n;
+    m.bicubic_psnr_y = bpy / n;
+    m.bicubic_ssim = bs / n;
+  });
 }
 
 void ValidateStage::process(std::size_t, const Message& in, Emitter& out) {
