@@ -418,6 +418,24 @@ cv::Mat apply_geometry(const Augmentation& aug, const cv::Mat& img) {
   }
 }
 
+bool geometry_as_flips(const Augmentation& aug, Flips* flips) {
+  // As apply_geometry composes them: hflip != vflip, then k quarter turns (vflip = rot180
+  // after hflip). Without a flip, k = 2 is both flips; with one, k = 0 is hflip, k = 2 vflip.
+  const bool h = aug.hflip != aug.vflip;
+  const int k = (((aug.rot90 + (aug.vflip ? 2 : 0)) % 4) + 4) % 4;
+  if (k % 2 != 0) return false;
+  flips->y = k == 2;
+  flips->x = h ? k == 0 : k == 2;
+  return true;
+}
+
+cv::Mat apply_flips(const cv::Mat& img, Flips flips) {
+  if (!flips.x && !flips.y) return img;
+  cv::Mat out;
+  cv::flip(img, out, flips.x && flips.y ? -1 : flips.x ? 1 : 0);
+  return out;
+}
+
 void apply_augmentation(const Augmentation& aug, cv::Mat& gt, std::vector<cv::Mat>& frames) {
   gt = apply_geometry(aug, gt);
   for (auto& f : frames) f = apply_geometry(aug, f);

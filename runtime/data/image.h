@@ -134,6 +134,20 @@ Augmentation draw_augmentation(std::uint64_t seed, const AugmentProbs& probs, bo
 // some rotations). Returns img itself (no copy) when there is nothing to do.
 cv::Mat apply_geometry(const Augmentation& aug, const cv::Mat& img);
 
+// Flips along x (columns reversed) and y (rows reversed); {false, false}: none.
+struct Flips {
+  bool x = false;
+  bool y = false;
+};
+
+// When the geometry of `aug` is a pair of flips (no transpose: 4 of the 8 symmetries of the
+// square), sets *flips to it and returns true: what apply_geometry does, as a reader can apply
+// it while copying (see copy_float_rgb). False for the other four (a transpose is involved).
+bool geometry_as_flips(const Augmentation& aug, Flips* flips);
+
+// img with `flips` applied (img itself when there are none).
+cv::Mat apply_flips(const cv::Mat& img, Flips flips);
+
 // Applies `aug` to gt and every frame (flips, then rotation; then temporal reversal).
 void apply_augmentation(const Augmentation& aug, cv::Mat& gt, std::vector<cv::Mat>& frames);
 

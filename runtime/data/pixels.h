@@ -11,6 +11,8 @@
 #include <ATen/core/Tensor.h>
 #include <opencv2/core/mat.hpp>
 
+#include "runtime/data/image.h"
+
 namespace vsr {
 
 enum class PixelForm { kFloat, kRaw };
@@ -19,10 +21,12 @@ enum class PixelForm { kFloat, kRaw };
 // other types throw std::invalid_argument naming the type.
 c10::ScalarType raw_pixel_dtype(int cv_type);
 
-// Writes the 8- or 16-bit BGR image `img` into `dst`, a contiguous block of img's size:
-// [3, H, W] float32 RGB in [0, 1] (copy_float_rgb), or [H, W, 3] of raw_pixel_dtype (copy_raw).
-void copy_float_rgb(const cv::Mat& img, const at::Tensor& dst);
-void copy_raw(const cv::Mat& img, const at::Tensor& dst);
+// Writes the 8- or 16-bit BGR image `img`, with `flips` applied, into `dst`, a contiguous block
+// of img's size: [3, H, W] float32 RGB in [0, 1] (copy_float_rgb), or [H, W, 3] of
+// raw_pixel_dtype (copy_raw). The flips cost nothing extra: rows are read in reverse order,
+// pixels within a row from the end.
+void copy_float_rgb(const cv::Mat& img, const at::Tensor& dst, Flips flips = {});
+void copy_raw(const cv::Mat& img, const at::Tensor& dst, Flips flips = {});
 
 // Whether `t` is in the raw form (an integer dtype).
 bool is_raw_pixels(const at::Tensor& t);

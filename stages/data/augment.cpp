@@ -1,5 +1,7 @@
 #include "stages/data/augment.h"
 
+#include <algorithm>
+
 #include "graph/registry.h"
 #include "runtime/data/formats.h"
 #include "runtime/data/rng.h"
@@ -11,7 +13,9 @@ namespace vsr {
 
 StageSchema AugmentStage::schema() {
   StageSchema s("augment");
-  s.doc("random crop, flips, rot90 (square only), temporal reverse; same for GT and frames")
+  s.doc(
+       "random crop, flips, rot90 (square only), temporal reverse; same for GT and frames (flips "
+       "without a rotation are left to batch, which applies them while it copies)")
       .input<FrameSample>("in")
       .output<FrameSample>("out")
       .concurrent()
@@ -81,7 +85,16 @@ void AugmentStage::process(std::size_t, const Message& in, Emitter& out) {
     for (auto& f : sample->frames) f = f(cv::Rect(x, y, lr_crop, lr_crop));
   }
   const bool square = sample->gt.cols == sample->gt.rows;
-  apply_augmentation(draw_augmentation(r.seed, probs_, square), sample->gt, sample->frames);
+  const Augmentation aug = draw_augmentation(r.seed, probs_, square);
+  // Flips are left to batch, which applies them while it converts (no copy here); rotations
+  // (a transpose) are made here.
+  Flips flips;
+  if (geometry_as_flips(aug, &flips)) {
+    sample->flips = flips;
+    if (aug.reverse) std::reverse(sample->frames.begin(), sample->frames.end());
+  } else {
+    apply_augmentation(aug, sample->gt, sample->frames);
+  }
   out.emit<FrameSample>(0, std::move(sample));
 }
 

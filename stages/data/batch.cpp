@@ -113,13 +113,13 @@ void BatchStage::copy_into(const FrameSample& s, const FrameSample& first, const
                              " differs from " + r.gt_path.string());
   }
   const auto copy = form_ == PixelForm::kFloat ? &copy_float_rgb : &copy_raw;
-  copy(s.gt, gt[b]);
+  copy(s.gt, gt[b], s.flips);
   for (std::int64_t t = 0; t < T; ++t) {
     if (s.frames[t].size() != first.frames[0].size() || s.frames[t].type() != s.gt.type()) {
       throw std::runtime_error("frame " + std::to_string(t) + " of " + s.request->lr_path.string() +
                                " has another size or bit depth than its GT");
     }
-    copy(s.frames[t], lr[b][t]);
+    copy(s.frames[t], lr[b][t], s.flips);
   }
 }
 

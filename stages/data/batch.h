@@ -2,7 +2,8 @@
 // leave in the order sample made them, slots in slot order, whatever order the workers
 // finished in). Concurrent: each sample is copied into its slot of its micro-batch's block on
 // the worker that brought it (the blocks are made when the micro-batch's first sample arrives);
-// only the bookkeeping and the in-order emission are serial. Two forms (runtime/data/pixels.h):
+// only the bookkeeping and the in-order emission are serial. The copy applies the sample's
+// FrameSample::flips (left by augment). Two forms (runtime/data/pixels.h):
 //   float: lr [B,T,3,h,w], gt [B,3,H,W], float32 RGB in [0,1], converted here (the CPU's form);
 //   raw:   lr [B,T,h,w,3], gt [B,H,W,3], the decoded BGR pixels, uint8 or int16 (16-bit), a
 //          quarter or half of the bytes, in pinned memory when the device is CUDA; train_step

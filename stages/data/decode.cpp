@@ -163,7 +163,7 @@ void DecodeStage::close(bool) {
                   "from it\n",
                   cache_.size(), static_cast<double>(cache_bytes_) / (1 << 20), cache_budget_ >> 20,
                   static_cast<long long>(cache_hits_), static_cast<long long>(seen_));
-    std::cerr << line;
+    std::cout << line;  // information, not a problem: muted with the rest on ranks > 0
   }
   if (bad_files_.empty()) return;
   std::cerr << "decode: " << bad_ << " of " << seen_ << " samples were bad and replaced ("

@@ -16,6 +16,7 @@
 
 #include "graph/message.h"
 #include "runtime/data/dataset.h"
+#include "runtime/data/image.h"
 
 namespace vsr {
 
@@ -48,11 +49,14 @@ struct DecodedSample {
   cv::Mat lr_stack;
 };
 
-// GT and its T LR frames (after split, and after augment).
+// GT and its T LR frames (after split, and after augment). `flips`: what augment left to
+// apply to gt and every frame, for the reader to do while it copies them (batch does;
+// apply_flips gives the images as they are meant); none after split.
 struct FrameSample {
   std::shared_ptr<const SampleRequest> request;
   cv::Mat gt;
   std::vector<cv::Mat> frames;
+  Flips flips;
 };
 
 // One micro-batch of one format, in request order.

@@ -292,6 +292,35 @@ TEST(ImageAugment, ComposedGeometryEqualsStepByStep) {
   EXPECT_EQ(distinct_checked, 16);
 }
 
+// The four symmetries without a transpose are pairs of flips that a reader can apply while it
+// copies; the four with one are not.
+TEST(ImageAugment, GeometryAsFlipsIsApplyGeometryOrRefused) {
+  cv::Mat img(5, 7, CV_8UC3);
+  cv::randu(img, 0, 255);
+  int as_flips = 0;
+  for (int h = 0; h < 2; ++h) {
+    for (int v = 0; v < 2; ++v) {
+      for (int k = 0; k < 4; ++k) {
+        Augmentation aug;
+        aug.hflip = h;
+        aug.vflip = v;
+        aug.rot90 = k;
+        Flips flips;
+        const cv::Mat expect = apply_geometry(aug, img);
+        if (!geometry_as_flips(aug, &flips)) {
+          EXPECT_EQ(expect.size(), cv::Size(5, 7)) << h << v << k;  // transposed
+          continue;
+        }
+        ++as_flips;
+        const cv::Mat got = apply_flips(img, flips);
+        ASSERT_EQ(got.size(), expect.size()) << h << v << k;
+        EXPECT_EQ(cv::norm(got, expect, cv::NORM_INF), 0) << h << v << k;
+      }
+    }
+  }
+  EXPECT_EQ(as_flips, 8);  // 16 draws, 8 of them without a net quarter turn
+}
+
 TEST(ImageAugment, SameTransformForGtAndFrames) {
   const cv::Mat base = pattern(48, 48);
   for (int code = 0; code < 32; ++code) {

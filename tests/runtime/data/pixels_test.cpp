@@ -53,6 +53,32 @@ TEST_P(PixelForms, RawConvertedEqualsTheFloatFormBitForBit) {
   EXPECT_FLOAT_EQ(converted[0][5][6].item<float>(), static_cast<float>(red / top));
 }
 
+// Flips applied while copying give what copying the flipped image gives, in both forms, on
+// sides that are no multiple of a vector's width.
+TEST_P(PixelForms, FlipsWhileCopyingEqualCopyingTheFlippedImage) {
+  const cv::Mat img = every_value(GetParam(), 37, 53);
+  for (const Flips flips :
+       {Flips{false, false}, Flips{true, false}, Flips{false, true}, Flips{true, true}}) {
+    const cv::Mat flipped = apply_flips(img, flips);
+    at::Tensor got = at::empty({3, 37, 53}, at::kFloat), want = at::empty_like(got);
+    copy_float_rgb(img, got, flips);
+    copy_float_rgb(flipped, want);
+    EXPECT_TRUE(bitwise_equal(got, want)) << flips.x << flips.y;
+    at::Tensor raw = at::empty({37, 53, 3}, raw_pixel_dtype(GetParam()));
+    at::Tensor raw_want = at::empty_like(raw);
+    copy_raw(img, raw, flips);
+    copy_raw(flipped, raw_want);
+    EXPECT_TRUE(at::equal(raw, raw_want)) << flips.x << flips.y;
+    EXPECT_TRUE(bitwise_equal(raw_to_float_rgb(raw), got)) << flips.x << flips.y;
+  }
+  // A view (rows not contiguous), flipped.
+  const cv::Mat view = img(cv::Rect(3, 2, 20, 11));
+  at::Tensor got = at::empty({3, 11, 20}, at::kFloat), want = at::empty_like(got);
+  copy_float_rgb(view, got, Flips{true, true});
+  copy_float_rgb(apply_flips(view, Flips{true, true}), want);
+  EXPECT_TRUE(bitwise_equal(got, want));
+}
+
 INSTANTIATE_TEST_SUITE_P(Depths, PixelForms, ::testing::Values(CV_8UC3, CV_16UC3),
                          [](const auto& info) { return info.param == CV_8UC3 ? "8bit" : "16bit"; });
 

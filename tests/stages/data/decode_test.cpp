@@ -108,10 +108,10 @@ TEST_F(DecodeStageTest, TheCacheKeepsPairsReadOnceUpToItsBudgetAndSharesTheirPix
   EXPECT_EQ(again->request->gt_path, dir_ / "gt.png");  // each sample keeps its own request
   const auto other = out.messages[2].second.as<DecodedSample>();
   EXPECT_EQ(max_abs_diff(other->gt, cv::imread((dir_ / "gt2.png").string())), 0.0);
-  ::testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStdout();
   stage->close(true);
   EXPECT_THAT(
-      ::testing::internal::GetCapturedStderr(),
+      ::testing::internal::GetCapturedStdout(),
       HasSubstr("decode: cache 2 pairs, 0.0 MiB of cache_mb 1; 1 of 3 samples came from it"));
 
   // Without the cache (the default) every request reads its files.
@@ -140,12 +140,12 @@ TEST_F(DecodeStageTest, TheCacheStopsTakingPairsAtItsBudget) {
       stage->process(0, Message::of<SampleRequest>(r), out);
     }
   }
-  ::testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStdout();
   stage->close(true);
   // Two pairs (2 x 363456 bytes) fit in 1 MiB and come from it the second time; the third is
   // read both times.
   EXPECT_THAT(
-      ::testing::internal::GetCapturedStderr(),
+      ::testing::internal::GetCapturedStdout(),
       HasSubstr("decode: cache 2 pairs, 0.7 MiB of cache_mb 1; 2 of 6 samples came from it"));
 }
 
