@@ -42,7 +42,6 @@ struct StageContext {
   void request_finish() const {
     if (finish) finish->store(true, std::memory_order_relaxed);
   }
-  bool finish_requested() const { return finish && finish->load(std::memory_order_relaxed); }
   template <class T>
   T param(const std::string& key) const {
     return params.at(key).get<T>();

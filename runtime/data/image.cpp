@@ -384,12 +384,25 @@ Augmentation draw_augmentation(std::uint64_t seed, const AugmentProbs& probs, bo
   return aug;
 }
 
+namespace {
+
+// hflip, vflip, then rot90 compose to one of the 8 symmetries of the square: vflip = rot180
+// after hflip, so only (hflip?, quarter turns) remains.
+struct Symmetry {
+  bool h;  // one flip (hflip != vflip)
+  int k;   // quarter turns after it, 0..3
+};
+
+Symmetry compose(const Augmentation& aug) {
+  return {aug.hflip != aug.vflip, (((aug.rot90 + (aug.vflip ? 2 : 0)) % 4) + 4) % 4};
+}
+
+}  // namespace
+
 cv::Mat apply_geometry(const Augmentation& aug, const cv::Mat& img) {
-  // hflip, vflip, then rot90 compose to one of the 8 symmetries of the square, each one
-  // OpenCV call (or transpose + flip): vflip = rot180 after hflip, so only (hflip?, turns)
-  // remains. tests/runtime/image_test.cpp checks all 16 inputs against the step-by-step result.
-  const bool h = aug.hflip != aug.vflip;
-  const int k = (((aug.rot90 + (aug.vflip ? 2 : 0)) % 4) + 4) % 4;
+  // Each symmetry is one OpenCV call (or transpose + flip). tests/runtime/image_test.cpp checks
+  // all 16 inputs against the step-by-step result.
+  const auto [h, k] = compose(aug);
   cv::Mat out;
   if (!h) {
     if (k == 0) return img;
@@ -419,10 +432,8 @@ cv::Mat apply_geometry(const Augmentation& aug, const cv::Mat& img) {
 }
 
 bool geometry_as_flips(const Augmentation& aug, Flips* flips) {
-  // As apply_geometry composes them: hflip != vflip, then k quarter turns (vflip = rot180
-  // after hflip). Without a flip, k = 2 is both flips; with one, k = 0 is hflip, k = 2 vflip.
-  const bool h = aug.hflip != aug.vflip;
-  const int k = (((aug.rot90 + (aug.vflip ? 2 : 0)) % 4) + 4) % 4;
+  // Without a flip, k = 2 is both flips; with one, k = 0 is hflip, k = 2 vflip.
+  const auto [h, k] = compose(aug);
   if (k % 2 != 0) return false;
   flips->y = k == 2;
   flips->x = h ? k == 0 : k == 2;

@@ -79,8 +79,6 @@ std::shared_ptr<DecodedSample> DecodeStage::read(std::shared_ptr<const SampleReq
       sample->gt = it->second->gt;  // shared pixels: the stages after decode never write them
       sample->lr_stack = it->second->lr_stack;
       sample->request = std::move(r);
-      lock.unlock();
-      std::lock_guard<std::shared_mutex> count(cache_mutex_);
       ++cache_hits_;
       return sample;
     }
@@ -162,7 +160,7 @@ void DecodeStage::close(bool) {
                   "decode: cache %zu pairs, %.1f MiB of cache_mb %zu; %lld of %lld samples came "
                   "from it\n",
                   cache_.size(), static_cast<double>(cache_bytes_) / (1 << 20), cache_budget_ >> 20,
-                  static_cast<long long>(cache_hits_), static_cast<long long>(seen_));
+                  static_cast<long long>(cache_hits_.load()), static_cast<long long>(seen_));
     std::cout << line;  // information, not a problem: muted with the rest on ranks > 0
   }
   if (bad_files_.empty()) return;

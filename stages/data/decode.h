@@ -22,6 +22,7 @@
 //    "params": {"on_bad_sample": "skip", "max_bad_fraction": 0.01, "cache_mb": 4096}}
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -61,7 +62,7 @@ class DecodeStage : public Stage {
   std::shared_mutex cache_mutex_;
   std::unordered_map<std::string, std::shared_ptr<const Pixels>> cache_;  // by GT + LR path
   std::size_t cache_bytes_ = 0;
-  std::int64_t cache_hits_ = 0;
+  std::atomic<std::int64_t> cache_hits_{0};
   std::mutex mutex_;
   std::int64_t seen_ = 0;
   std::int64_t bad_ = 0;

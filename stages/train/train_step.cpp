@@ -53,7 +53,6 @@ struct TrainStepStage::State {
   double grad_clip = 0;
   double ema_decay = 0;
   std::int64_t total_steps = 1;
-  double time_budget_s = 0;  // 0: no limit
   Precision precision = Precision::kOff;
   std::string device_name;
   int threads = 0;
@@ -295,8 +294,7 @@ TrainStepStage::TrainStepStage(const StageContext& ctx) : s_(std::make_unique<St
 
   s.total_steps = ctx.param<std::int64_t>("total_steps");
   s.schedule.total_steps = s.total_steps;
-  s.time_budget_s = 60 * ctx.param<double>("time_budget_minutes");
-  s.schedule.time_budget_s = s.time_budget_s;
+  s.schedule.time_budget_s = 60 * ctx.param<double>("time_budget_minutes");  // 0: no limit
   s.precision = parse_precision(ctx.param<std::string>("mixed_precision"));
   s.device_name = ctx.param<std::string>("device");
   s.threads = ctx.param<int>("threads");
@@ -362,10 +360,10 @@ void TrainStepStage::open() {
       s.consecutive_skips = c.nonfinite_streak;
       s.start_step = c.step;
       s.trained_before_s = c.train_time_s;
-      if (s.time_budget_s > 0 && s.trained_before_s >= s.time_budget_s) {
+      if (s.schedule.time_budget_s > 0 && s.trained_before_s >= s.schedule.time_budget_s) {
         throw RunError("--resume " + s.resume + ": the checkpoint has trained " +
                        minutes_text(s.trained_before_s) + " and the run's time budget is " +
-                       minutes_text(s.time_budget_s) +
+                       minutes_text(s.schedule.time_budget_s) +
                        ": nothing left to train (raise TRAINING.time_budget_minutes to go on)");
       }
       if (s.start_step >= s.total_steps) {
@@ -550,7 +548,8 @@ void TrainStepStage::train_micro_batch(const MicroBatch& mb, DeviceUpload upload
     stop_now = true;  // Ctrl-C / SIGTERM (on any rank): this step is finished, save it
   }
   if (!skipped && s.ema) s.ema->update(*s.model);
-  const bool out_of_time = s.time_budget_s > 0 && trained_s >= s.time_budget_s;
+  const double budget_s = s.schedule.time_budget_s;  // 0: no limit
+  const bool out_of_time = budget_s > 0 && trained_s >= budget_s;
   const bool last = done >= s.total_steps || (out_of_time && !stop_now);
   const double compute_s = s.step_compute_s + since(start);
 
@@ -570,7 +569,7 @@ void TrainStepStage::train_micro_batch(const MicroBatch& mb, DeviceUpload upload
   event->memory_on_device = !s.device->is_cpu();
   event->world_size = s.dist.world_size;
   event->allreduce_s = allreduce_s;
-  event->time_left_s = s.time_budget_s > 0 ? std::max(0.0, s.time_budget_s - trained_s) : -1;
+  event->time_left_s = budget_s > 0 ? std::max(0.0, budget_s - trained_s) : -1;
   event->final = last;
   s.allreduce_total_s += allreduce_s;
   s.compute_total_s += compute_s;

@@ -266,10 +266,9 @@ TEST(ImageAugment, FlipsAndRotationsMoveCorners) {
 }
 
 // GT and frames get the same transform: with LR = downscaled GT that stays true afterwards.
-TEST(ImageAugment, ComposedGeometryEqualsStepByStep) {
-  cv::Mat img(5, 7, CV_8UC3);  // not square, odd sides: every symmetry is visible
-  cv::randu(img, 0, 255);
-  int distinct_checked = 0;
+// Calls f(aug) for each of the 16 geometric draws (hflip, vflip, 0-3 quarter turns).
+template <class F>
+void for_each_geometry(F f) {
   for (int h = 0; h < 2; ++h) {
     for (int v = 0; v < 2; ++v) {
       for (int k = 0; k < 4; ++k) {
@@ -277,18 +276,27 @@ TEST(ImageAugment, ComposedGeometryEqualsStepByStep) {
         aug.hflip = h;
         aug.vflip = v;
         aug.rot90 = k;
-        cv::Mat expect = img;
-        if (h) expect = hflip(expect);
-        if (v) expect = vflip(expect);
-        if (k) expect = rot90(expect, k);
-        const cv::Mat got = apply_geometry(aug, img);
-        ASSERT_EQ(got.size(), expect.size()) << h << v << k;
-        EXPECT_EQ(cv::norm(got, expect, cv::NORM_INF), 0)
-            << "hflip " << h << " vflip " << v << " rot90 " << k;
-        ++distinct_checked;
+        f(aug);
       }
     }
   }
+}
+
+TEST(ImageAugment, ComposedGeometryEqualsStepByStep) {
+  cv::Mat img(5, 7, CV_8UC3);  // not square, odd sides: every symmetry is visible
+  cv::randu(img, 0, 255);
+  int distinct_checked = 0;
+  for_each_geometry([&](const Augmentation& aug) {
+    cv::Mat expect = img;
+    if (aug.hflip) expect = hflip(expect);
+    if (aug.vflip) expect = vflip(expect);
+    if (aug.rot90) expect = rot90(expect, aug.rot90);
+    const cv::Mat got = apply_geometry(aug, img);
+    ASSERT_EQ(got.size(), expect.size()) << aug.hflip << aug.vflip << aug.rot90;
+    EXPECT_EQ(cv::norm(got, expect, cv::NORM_INF), 0)
+        << "hflip " << aug.hflip << " vflip " << aug.vflip << " rot90 " << aug.rot90;
+    ++distinct_checked;
+  });
   EXPECT_EQ(distinct_checked, 16);
 }
 
@@ -298,26 +306,19 @@ TEST(ImageAugment, GeometryAsFlipsIsApplyGeometryOrRefused) {
   cv::Mat img(5, 7, CV_8UC3);
   cv::randu(img, 0, 255);
   int as_flips = 0;
-  for (int h = 0; h < 2; ++h) {
-    for (int v = 0; v < 2; ++v) {
-      for (int k = 0; k < 4; ++k) {
-        Augmentation aug;
-        aug.hflip = h;
-        aug.vflip = v;
-        aug.rot90 = k;
-        Flips flips;
-        const cv::Mat expect = apply_geometry(aug, img);
-        if (!geometry_as_flips(aug, &flips)) {
-          EXPECT_EQ(expect.size(), cv::Size(5, 7)) << h << v << k;  // transposed
-          continue;
-        }
-        ++as_flips;
-        const cv::Mat got = apply_flips(img, flips);
-        ASSERT_EQ(got.size(), expect.size()) << h << v << k;
-        EXPECT_EQ(cv::norm(got, expect, cv::NORM_INF), 0) << h << v << k;
-      }
+  for_each_geometry([&](const Augmentation& aug) {
+    Flips flips;
+    const cv::Mat expect = apply_geometry(aug, img);
+    if (!geometry_as_flips(aug, &flips)) {
+      EXPECT_EQ(expect.size(), cv::Size(5, 7))
+          << aug.hflip << aug.vflip << aug.rot90;  // transposed
+      return;
     }
-  }
+    ++as_flips;
+    const cv::Mat got = apply_flips(img, flips);
+    ASSERT_EQ(got.size(), expect.size()) << aug.hflip << aug.vflip << aug.rot90;
+    EXPECT_EQ(cv::norm(got, expect, cv::NORM_INF), 0) << aug.hflip << aug.vflip << aug.rot90;
+  });
   EXPECT_EQ(as_flips, 8);  // 16 draws, 8 of them without a net quarter turn
 }
 
