@@ -324,17 +324,18 @@ TEST_F(TrainRun, ResumeRefusesAnotherNetworkAllowsMoreStepsAndStartsFreshWithout
 
 TEST_F(TrainRun, ATimeBudgetEndsTheRunCompleteAndAResumedRunContinuesIt) {
   // 3 s of training and a step count it cannot reach: the budget ends the run, validated and
-  // saved as its last step, exit 0.
-  const std::vector<std::string> budget = {"VALIDATION.val_interval=100000",
-                                           "CHECKPOINT.checkpoint_interval=100000",
-                                           "TRAINING.time_budget_minutes=0.05"};
+  // saved as its last step, exit 0. No warm-up: on a loaded CI machine 3 s may hold only a
+  // step or two, and a run that ends inside its warm-up keeps the warm-up's rate.
+  const std::vector<std::string> budget = {
+      "VALIDATION.val_interval=100000", "CHECKPOINT.checkpoint_interval=100000",
+      "TRAINING.warmup_steps=0", "TRAINING.time_budget_minutes=0.05"};
   std::string out;
   ASSERT_EQ(run_binary("run " + args("budget", 100000, budget), &out), 0) << out;
   EXPECT_THAT(out, Not(HasSubstr("stopped on request")));
   const auto saved = list_step_checkpoints(checkpoints("budget"));
   ASSERT_EQ(saved.size(), 1u) << out;
   const std::int64_t step = saved[0].first;
-  EXPECT_GT(step, 2);
+  EXPECT_GE(step, 1);
   EXPECT_THAT(out, HasSubstr("val step " + std::to_string(step) + ":"));
   EXPECT_TRUE(fs::exists(
       root_ / "experiments" / "budget" / "validation_images" /
