@@ -40,6 +40,12 @@ const KeyTable<ConvertConfig>& convert_table() {
                 "Also hold out this fraction of the other clips for validation, picked by "
                 "RUN.seed.",
                 put<&CV::sources, &SC::val_fraction>),
+          Float("SOURCES.val_tail", "0", Range::closed_open(0, 1),
+                "Also hold out the last fraction of every other clip's frames for validation (a "
+                "time split: training windows come from the frames before it, Val/GT frames from "
+                "the rest, every DATASET.val_stride frames); for footage too long or too few to "
+                "give up whole clips.",
+                put<&CV::sources, &SC::val_tail>),
           // OUTPUT
           Str("OUTPUT.output_root", "./converted",
               "Dataset root to write (GT, LR_5frames and LR_7frames per format, Val/GT, "

@@ -28,6 +28,7 @@ struct ConvertSources {
   std::vector<std::string> inputs;     // video files, frame folders or globs; non-empty
   std::vector<std::string> val_clips;  // clip names or globs held out for Val/GT
   double val_fraction = 0;             // also hold out this fraction of the clips, in [0, 1)
+  double val_tail = 0;  // and the last fraction of every other clip's frames, in [0, 1)
 };
 
 struct ConvertOutput {

@@ -248,10 +248,12 @@ json compile_convert_spec(const ConvertConfig& config, const std::string& config
   spec.stage("clip_source", "clip_source",
              {{"sources", sources.inputs},
               {"val_clips", sources.val_clips},
-              {"val_fraction", sources.val_fraction}},
+              {"val_fraction", sources.val_fraction},
+              {"val_tail", sources.val_tail}},
              {{"sources", "SOURCES.inputs"},
               {"val_clips", "SOURCES.val_clips"},
-              {"val_fraction", "SOURCES.val_fraction"}});
+              {"val_fraction", "SOURCES.val_fraction"},
+              {"val_tail", "SOURCES.val_tail"}});
   spec.stage("window", "window",
              {{"stride", dataset.stride},
               {"cut_threshold", dataset.cut_threshold},

@@ -3,12 +3,14 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <numeric>
 
 #include <opencv2/core.hpp>
 
 #include "common/errors.h"
+#include "common/validation.h"
 #include "graph/registry.h"
 #include "runtime/data/rng.h"
 #include "runtime/data/video.h"
@@ -30,6 +32,9 @@ StageSchema ClipSourceStage::schema() {
       .optional("val_fraction", ParamType::kFloat, 0.0,
                 "also hold out this fraction of the other clips (seeded pick)")
       .in(Range::closed_open(0, 1))
+      .optional("val_tail", ParamType::kFloat, 0.0,
+                "also hold out the last fraction of every other clip's frames")
+      .in(Range::closed_open(0, 1))
       .optional("seed", ParamType::kInt, 0, "seed of the held-out pick")
       .shared()
       .world_check("every source names a clip", [](const json& p, ParamProblems& out) {
@@ -48,6 +53,7 @@ ClipSourceStage::ClipSourceStage(const StageContext& ctx)
     : patterns_(ctx.param<std::vector<std::string>>("sources")),
       val_patterns_(ctx.param<std::vector<std::string>>("val_clips")),
       val_fraction_(ctx.param<double>("val_fraction")),
+      val_tail_(ctx.param<double>("val_tail")),
       seed_(ctx.param<std::uint64_t>("seed")) {}
 
 ClipSourceStage::~ClipSourceStage() = default;
@@ -106,22 +112,51 @@ void ClipSourceStage::open() {
   reader_.reset();
 }
 
+// Opens the clip and, with val_tail, fixes where its held-out tail starts: from the frame count
+// (exact for frame folders; a video's container count, or a counting pass when it has none).
+// An estimate off by some frames moves the split, never lets a frame be both: every frame from
+// the split on is held out.
+void ClipSourceStage::open_reader(Clip& clip) {
+  reader_ = std::make_unique<ClipReader>(clip.path);
+  ahead_ = cv::Mat();
+  if (!reader_->read(ahead_)) throw DataError("clip " + clip.path.string() + " has no frames");
+  ahead_index_ = 0;
+  if (clip.held_out || val_tail_ <= 0) return;
+  std::int64_t count = reader_->frame_count();
+  if (count < 0) {
+    ClipReader counter(clip.path);
+    cv::Mat frame;
+    count = 0;
+    while (counter.read(frame)) ++count;
+  }
+  const auto training =
+      static_cast<std::int64_t>(std::floor((1.0 - val_tail_) * static_cast<double>(count)));
+  if (training < kTrainWindowFrames) {
+    throw DataError("clip " + clip.path.string() + " has " + std::to_string(count) +
+                        " frames: with val_tail " + number_text(val_tail_) + ", " +
+                        std::to_string(training) + " would be left for training and " +
+                        std::to_string(count - training) +
+                        " held out, but a training window "
+                        "needs " +
+                        std::to_string(kTrainWindowFrames) +
+                        " consecutive frames; lower val_tail, or hold the clip out whole "
+                        "(val_clips)",
+                    clip.path.string());
+  }
+  clip.val_from = training;
+}
+
 bool ClipSourceStage::produce(Emitter& out) {
   if (next_clip_ >= clips_.size()) return false;
-  const Clip& clip = clips_[next_clip_];
-  if (!reader_) {
-    reader_ = std::make_unique<ClipReader>(clip.path);
-    ahead_ = cv::Mat();
-    if (!reader_->read(ahead_)) throw DataError("clip " + clip.path.string() + " has no frames");
-    ahead_index_ = 0;
-  }
+  Clip& clip = clips_[next_clip_];
+  if (!reader_) open_reader(clip);
   auto f = std::make_shared<ClipFrame>();
   f->source = clip.path;
   f->clip = clip.name;
   f->clip_index = static_cast<int>(next_clip_);
   f->index = ahead_index_;
   f->frame = ahead_;
-  f->held_out = clip.held_out;
+  f->held_out = clip.held_out || (clip.val_from >= 0 && ahead_index_ >= clip.val_from);
   // One frame ahead, into a fresh Mat (a reader may reuse the buffer it is given), to know
   // whether this one is the clip's last.
   cv::Mat next;

@@ -28,6 +28,9 @@ struct ClipFrame {
   bool last = false;      // the clip's last frame
 };
 
+// Frames in a training window.
+inline constexpr int kTrainWindowFrames = 7;
+
 // 7 consecutive frames of one shot (no scene cut inside) of a training clip.
 struct TrainWindow {
   std::filesystem::path source;

@@ -18,6 +18,7 @@
 
 #include "graph/stage.h"
 #include "runtime/data/video.h"
+#include "stages/convert/messages.h"
 
 namespace vsr {
 
@@ -25,7 +26,7 @@ struct ClipFrame;
 
 class WindowStage : public Stage {
  public:
-  static constexpr int kFrames = 7;
+  static constexpr int kFrames = kTrainWindowFrames;
   static StageSchema schema();
   explicit WindowStage(const StageContext& ctx);
   void process(std::size_t port, const Message& in, Emitter& out) override;

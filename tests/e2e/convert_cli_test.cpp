@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -270,6 +271,25 @@ TEST(ConvertCli, ConvertRunsTheJob) {
   ASSERT_EQ(again.code, 0) << again.out;
   EXPECT_THAT(again.out, HasSubstr("convert: 1 source -> "));
   EXPECT_EQ(count(learn / "Patches/GT"), 2u);
+
+  // SOURCES.val_tail: shot's last 30% (frames 7..9) are held out too: one window (0..6) is
+  // left to train on, and Val/GT gets shot's frame 8 beside held's 0 and 4 (val_stride 4).
+  const fs::path tail_out = s.dir / "tail";
+  const fs::path tail_cfg = s.write(
+      "t.yaml", "SOURCES:\n  inputs: [\"" + (s.dir / "clips").string() +
+                    "/*\"]\n  val_clips: [held]\n  val_tail: 0.3\nOUTPUT:\n  output_root: " +
+                    tail_out.string() +
+                    "\nDATASET:\n  stride: 3\n  patches_per_window: 1\n  val_stride: 4\n");
+  const testing::CommandResult t = run("convert " + tail_cfg.string());
+  ASSERT_EQ(t.code, 0) << t.out;
+  const fs::path tail_learn = tail_out / "Universal/Mastermodell/Learn";
+  EXPECT_EQ(count(tail_learn / "Patches/GT"), 1u);
+  EXPECT_TRUE(fs::exists(tail_learn / "Patches/GT/shot_000003_0.png")) << t.out;
+  std::set<std::string> val;
+  for (const auto& e : fs::directory_iterator(tail_learn / "Val/GT")) {
+    val.insert(e.path().filename().string());
+  }
+  EXPECT_EQ(val, (std::set<std::string>{"held_000000.png", "held_000004.png", "shot_000008.png"}));
 }
 
 // configs/convert.schema.json judged by a real JSON Schema validator: the example passes, and

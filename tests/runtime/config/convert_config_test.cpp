@@ -335,7 +335,8 @@ TEST(ConvertSpec, StagesParamsEdgesAndSharedValues) {
                                         {"/usr/share/doc/opencv-doc/examples/data/vtest.avi",
                                          "/usr/share/doc/opencv-doc/examples/data/tree.avi"}},
                                        {"val_clips", {"tree"}},
-                                       {"val_fraction", 0.0}}));
+                                       {"val_fraction", 0.0},
+                                       {"val_tail", 0.0}}));
   EXPECT_EQ(
       stages[1]["params"],
       json(
@@ -364,6 +365,7 @@ TEST(ConvertSpec, StagesParamsEdgesAndSharedValues) {
                   "stack.out -> dataset_writer.in", "window.val -> dataset_writer.val"}));
   const json& sources = spec["meta"]["sources"];
   EXPECT_EQ(sources["clip_source.sources"], "SOURCES.inputs");
+  EXPECT_EQ(sources["clip_source.val_tail"], "SOURCES.val_tail");
   EXPECT_EQ(sources["window.cut_threshold"], "DATASET.cut_threshold");
   EXPECT_EQ(sources["patches.min_detail"], "DATASET.min_detail");
   EXPECT_EQ(sources["make_lr.jpeg_quality"], "LR.jpeg_quality");
@@ -371,7 +373,7 @@ TEST(ConvertSpec, StagesParamsEdgesAndSharedValues) {
   EXPECT_EQ(sources["shared.scale"], "DATASET.scale");
   EXPECT_EQ(sources["shared.formats"], "DATASET.formats");
   EXPECT_EQ(sources["shared.seed"], "RUN.seed");
-  EXPECT_EQ(sources.size(), 19u);
+  EXPECT_EQ(sources.size(), 20u);
   EXPECT_EQ(spec["meta"]["config_text"], text);
   EXPECT_EQ(spec["meta"]["overrides"].size(), 4u);
 }
@@ -385,7 +387,7 @@ TEST(ConvertSpec, IsDeterministic) {
 
 TEST(ConvertDocs, EveryKeyIsDocumented) {
   const std::string table = convert_reference_markdown();
-  ASSERT_EQ(convert_schema_docs().size(), 21u);
+  ASSERT_EQ(convert_schema_docs().size(), 22u);
   for (const auto& doc : convert_schema_docs()) {
     EXPECT_THAT(table, HasSubstr("| `" + doc.key + "` |"));
     EXPECT_FALSE(doc.doc.empty()) << doc.key;

@@ -71,6 +71,23 @@ TEST_P(PixelForms, FlipsWhileCopyingEqualCopyingTheFlippedImage) {
     EXPECT_TRUE(at::equal(raw, raw_want)) << flips.x << flips.y;
     EXPECT_TRUE(bitwise_equal(raw_to_float_rgb(raw), got)) << flips.x << flips.y;
   }
+  // Every width around the 5-pixel steps of the reversed row copy, and a raw view.
+  for (int width = 2; width <= 17; ++width) {
+    const cv::Mat narrow = every_value(GetParam(), 3, width);
+    at::Tensor raw = at::empty({3, width, 3}, raw_pixel_dtype(GetParam()));
+    at::Tensor raw_want = at::empty_like(raw);
+    copy_raw(narrow, raw, Flips{true, false});
+    copy_raw(apply_flips(narrow, Flips{true, false}), raw_want);
+    EXPECT_TRUE(at::equal(raw, raw_want)) << width;
+  }
+  {
+    const cv::Mat view = img(cv::Rect(4, 1, 23, 9));
+    at::Tensor raw = at::empty({9, 23, 3}, raw_pixel_dtype(GetParam()));
+    at::Tensor raw_want = at::empty_like(raw);
+    copy_raw(view, raw, Flips{true, true});
+    copy_raw(apply_flips(view, Flips{true, true}), raw_want);
+    EXPECT_TRUE(at::equal(raw, raw_want));
+  }
   // A view (rows not contiguous), flipped.
   const cv::Mat view = img(cv::Rect(3, 2, 20, 11));
   at::Tensor got = at::empty({3, 11, 20}, at::kFloat), want = at::empty_like(got);

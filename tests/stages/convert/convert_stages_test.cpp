@@ -1,15 +1,18 @@
-// The conversion job's stages driven by hand: window (stride, scene cuts, held-out clips,
-// short clips), patches (seeded and grid positions, flat crops, formats larger than the
-// source), make_lr (the validation downscale, seeded degradations), stack (the inverse of
-// split) and dataset_writer (layout, reruns, manifest).
+// The conversion job's stages driven by hand: clip_source (held-out clips and tails), window
+// (stride, scene cuts, held-out clips, short clips), patches (seeded and grid positions, flat
+// crops, formats larger than the source), make_lr (the validation downscale, seeded degradations),
+// stack (the inverse of split) and dataset_writer (layout, reruns, manifest).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <opencv2/imgcodecs.hpp>
@@ -18,6 +21,7 @@
 #include "common/errors.h"
 #include "runtime/data/formats.h"
 #include "runtime/data/image.h"
+#include "runtime/data/video.h"
 #include "stages/convert/messages.h"
 #include "tests/stages/harness.h"
 
@@ -111,6 +115,100 @@ TEST(WindowStage, AClipShorterThanAWindowIsAnError) {
   } catch (const DataError& e) {
     EXPECT_THAT(e.what(), HasSubstr("clip clip0.mp4 has 5 frames; a training window needs 7 "
                                     "consecutive frames"));
+  }
+}
+
+// A temporary folder of clips for clip_source: frame folders and videos of textured frames.
+class ClipSourceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("vsr_clip_source_" + std::to_string(::getpid()));
+    fs::remove_all(root_);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+  fs::path write_clip(const std::string& name, int frames) {
+    const fs::path path = root_ / name;
+    ClipWriter writer(path, 25);
+    for (int i = 0; i < frames; ++i) {
+      writer.write(frame(0, i, {64, 48}),
+                   std::string(4 - std::to_string(i).size(), '0') + std::to_string(i));
+    }
+    writer.close();
+    return path;
+  }
+  // (clip, index, held_out) of every frame clip_source emits with `params`.
+  static std::vector<std::tuple<std::string, std::int64_t, bool>> frames_of(const json& params) {
+    auto stage = testing::make_stage("clip_source", params);
+    stage->open();
+    testing::CapturingEmitter out;
+    while (stage->produce(out)) {
+    }
+    std::vector<std::tuple<std::string, std::int64_t, bool>> got;
+    for (const auto& [port, m] : out.messages) {
+      const auto f = m.as<ClipFrame>();
+      got.emplace_back(f->clip, f->index, f->held_out);
+    }
+    return got;
+  }
+  fs::path root_;
+};
+
+TEST_F(ClipSourceTest, AValTailHoldsOutTheLastFramesOfEveryOtherClip) {
+  const fs::path a = write_clip("a", 20), b = write_clip("b.avi", 10), held = write_clip("held", 9);
+  const auto got = frames_of({{"sources", {a.string(), b.string(), held.string()}},
+                              {"val_clips", {"held"}},
+                              {"val_tail", 0.25}});
+  ASSERT_EQ(got.size(), 39u);
+  std::map<std::string, std::vector<bool>> held_out;
+  for (const auto& [clip, index, h] : got) {
+    EXPECT_EQ(index, static_cast<std::int64_t>(held_out[clip].size())) << clip;
+    held_out[clip].push_back(h);
+  }
+  // a: 20 frames, the last floor(0.25 x 20) = 5 held out; b (a video, its container's count):
+  // 10 frames, the last 3; the held-out clip: all.
+  std::vector<bool> a_expected(20, false), b_expected(10, false);
+  std::fill(a_expected.begin() + 15, a_expected.end(), true);
+  std::fill(b_expected.begin() + 7, b_expected.end(), true);
+  EXPECT_EQ(held_out["a"], a_expected);
+  EXPECT_EQ(held_out["b"], b_expected);
+  EXPECT_EQ(held_out["held"], std::vector<bool>(9, true));
+
+  // Through window: training windows from frames 0..14 only, Val/GT from the tail.
+  auto window = testing::make_stage("window", {{"stride", 1}, {"val_stride", 2}});
+  testing::CapturingEmitter out;
+  const cv::Mat f = frame(0, 0, {64, 48});
+  for (int i = 0; i < 20; ++i) {
+    window->process(0, clip_frame(0, i, f, i == 19, held_out["a"][i]), out);
+  }
+  std::int64_t last_window_frame = -1;
+  std::vector<std::int64_t> val;
+  for (const auto& [port, m] : out.messages) {
+    if (port == 0) last_window_frame = std::max(last_window_frame, m.as<TrainWindow>()->centre + 3);
+    if (port == 1) val.push_back(m.as<ValFrame>()->index);
+  }
+  EXPECT_EQ(last_window_frame, 14);
+  EXPECT_EQ(val, (std::vector<std::int64_t>{16, 18}));
+}
+
+TEST_F(ClipSourceTest, AClipTooShortForItsValTailIsAnErrorNamingIt) {
+  const fs::path clip = write_clip("short.avi", 12);
+  try {
+    frames_of({{"sources", {clip.string()}}, {"val_tail", 0.5}});
+    ADD_FAILURE() << "no error";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("clip " + clip.string() +
+                                    " has 12 frames: with val_tail 0.5, 6 would be left for "
+                                    "training and 6 held out, but a training window needs 7 "
+                                    "consecutive frames; lower val_tail, or hold the clip out "
+                                    "whole (val_clips)"));
+  }
+  // Held out whole, the clip needs no frames left to train on.
+  const fs::path other = write_clip("other", 20);
+  const auto got = frames_of(
+      {{"sources", {clip.string(), other.string()}}, {"val_clips", {"short"}}, {"val_tail", 0.5}});
+  ASSERT_EQ(got.size(), 32u);
+  for (const auto& [name, index, held_out] : got) {
+    EXPECT_EQ(held_out, name == "short" || index >= 10) << name << " " << index;
   }
 }
 
