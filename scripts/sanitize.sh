@@ -3,8 +3,9 @@
 # libraries, so does oneTBB but for the tsan job, see below) and runs the tests under them; any
 # sanitizer report fails the test.
 #   asan: AddressSanitizer + UndefinedBehaviorSanitizer into build-asan/, the whole CPU suite
-#   tsan: ThreadSanitizer into build-tsan/, the graph engine's tests (graph_tests) and the data
-#         stages' tests (the suites of tests/stages/data in stages_tests)
+#   tsan: ThreadSanitizer into build-tsan/, the graph engine's tests (graph_tests), the data
+#         stages' tests (the suites of tests/stages/data in stages_tests) and the compute
+#         thread's (runtime_tests)
 #   scripts/sanitize.sh [asan|tsan|all]    # default all
 #   JOBS=4 scripts/sanitize.sh asan        # build and ctest parallelism (default 2)
 set -euo pipefail
@@ -124,14 +125,17 @@ if [[ $mode == tsan || $mode == all ]]; then
   tsan_tbb
   export LD_LIBRARY_PATH=$tbb_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   configure build-tsan thread
-  cmake --build build-tsan -j"$jobs" --target graph_tests stages_tests
+  cmake --build build-tsan -j"$jobs" --target graph_tests stages_tests runtime_tests
   built=$(date +%s)
   # The suites of tests/stages/data (harness.h: DataStages, CheckDataStages; decode_test.cpp,
-  # batch_test.cpp).
+  # batch_test.cpp), and the compute thread every LibTorch call of a graph goes through
+  # (runtime/model/compute_thread.h; its tests make no parallel LibTorch calls, whose OpenMP
+  # pool TSan cannot see).
   data_suites='DataStages.*:CheckDataStages.*:DecodeStageTest.*:BatchStage.*:*/BatchPixels.*'
   (
     logs_to "$root/build-tsan/sanitizer-logs"
-    build-tsan/tests/graph_tests && build-tsan/tests/stages_tests --gtest_filter="$data_suites"
+    build-tsan/tests/graph_tests && build-tsan/tests/stages_tests --gtest_filter="$data_suites" &&
+      build-tsan/tests/runtime_tests --gtest_filter='ComputeThread.*'
   ) || status=1
   check_logs "$root/build-tsan/sanitizer-logs"
   echo "== tsan: build $((built - start)) s, tests $(($(date +%s) - built)) s"

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -19,15 +21,22 @@ TEST(ComputeThread, CallsFromAnyThreadRunOnTheSameOneInTurn) {
   ComputeThread compute;
   std::mutex mutex;
   std::set<std::thread::id> ran_on;
-  int inside = 0, most_inside = 0;
+  // How many calls are inside at once, counted outside any lock, each call staying a moment.
+  std::atomic<int> inside{0}, most_inside{0};
   std::vector<std::thread> callers;
   for (int i = 0; i < 4; ++i) {
     callers.emplace_back([&] {
       for (int k = 0; k < 20; ++k) {
         compute.run([&] {
-          std::lock_guard<std::mutex> lock(mutex);
-          ran_on.insert(std::this_thread::get_id());
-          most_inside = std::max(most_inside, ++inside);
+          const int now = ++inside;
+          int most = most_inside.load();
+          while (now > most && !most_inside.compare_exchange_weak(most, now)) {
+          }
+          {
+            std::lock_guard<std::mutex> lock(mutex);
+            ran_on.insert(std::this_thread::get_id());
+          }
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
           --inside;
         });
       }
@@ -35,7 +44,7 @@ TEST(ComputeThread, CallsFromAnyThreadRunOnTheSameOneInTurn) {
   }
   for (auto& c : callers) c.join();
   ASSERT_EQ(ran_on.size(), 1u);
-  EXPECT_EQ(most_inside, 1);
+  EXPECT_EQ(most_inside.load(), 1);
   for (const auto& c : callers) EXPECT_EQ(ran_on.count(c.get_id()), 0u);
 }
 
