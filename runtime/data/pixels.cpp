@@ -89,12 +89,11 @@ typedef std::uint8_t Bytes16 __attribute__((vector_size(16)));
 
 VSR_PIXEL_CLONES void reversed_row(const std::uint8_t* __restrict src, std::uint8_t* __restrict dst,
                                    int n) {
-  const Bytes16 mask = {13, 14, 15, 10, 11, 12, 7, 8, 9, 4, 5, 6, 1, 2, 3, 0};
   int x = 0;
   for (; x + 6 <= n; x += 5) {
     Bytes16 v;
     std::memcpy(&v, src + 3 * (n - 5 - x) - 1, sizeof v);
-    v = __builtin_shuffle(v, mask);
+    v = __builtin_shufflevector(v, v, 13, 14, 15, 10, 11, 12, 7, 8, 9, 4, 5, 6, 1, 2, 3, 0);
     std::memcpy(dst + 3 * x, &v, sizeof v);
   }
   for (; x < n; ++x) {
