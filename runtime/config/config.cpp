@@ -1297,6 +1297,12 @@ const KeyTable<TrainConfig>& train_table() {
                  "auto: CUDA when available, else CPU.", put<&TC::training, &TR::device>),
           Int("TRAINING.threads", "0", closed(0, 1024),
               "Intra-op threads of LibTorch; 0: all cores.", put<&TC::training, &TR::threads>),
+          Choice("TRAINING.pause_data", "auto", {"auto", "on", "off"},
+                 "on: decode waits while a micro-batch computes, and decodes between them. On a "
+                 "CPU whose cores the step's threads all take, decoding beside the step stalls "
+                 "all of them whenever it preempts one (OpenMP waits for its slowest thread). "
+                 "auto: on when the device is the CPU and TRAINING.threads takes every core.",
+                 put<&TC::training, &TR::pause_data>),
           // VALIDATION
           Int("VALIDATION.val_interval", "500", at_least(1),
               "Validate every this many steps (validation_images/step_NNNNNN/).",

@@ -388,6 +388,7 @@ struct TrainingConfig {
   long long seed = 0;
   std::string device;
   int threads = 0;
+  std::string pause_data;  // "auto" | "on" | "off"
 };
 
 struct ValidationConfig {

@@ -34,6 +34,30 @@ void ComputeThread::run(const std::function<void()>& work) {
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
+void ComputeThread::run_exclusive(const std::function<void()>& work) {
+  {
+    std::lock_guard<std::mutex> lock(gate_mutex_);
+    ++exclusive_;
+  }
+  struct Open {
+    ComputeThread* t;
+    ~Open() {
+      {
+        std::lock_guard<std::mutex> lock(t->gate_mutex_);
+        --t->exclusive_;
+      }
+      t->gate_changed_.notify_all();
+    }
+  } open{this};
+  run(work);
+}
+
+void ComputeThread::wait_while_exclusive() {
+  if (std::this_thread::get_id() == thread_.get_id()) return;  // it would wait for itself
+  std::unique_lock<std::mutex> lock(gate_mutex_);
+  gate_changed_.wait(lock, [&] { return exclusive_ == 0; });
+}
+
 void ComputeThread::loop() {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {

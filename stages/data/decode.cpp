@@ -7,6 +7,7 @@
 #include "graph/registry.h"
 #include "runtime/data/image.h"
 #include "runtime/data/rng.h"
+#include "runtime/model/compute_thread.h"
 #include "stages/data/messages.h"
 
 namespace vsr {
@@ -115,6 +116,8 @@ void DecodeStage::count_bad(const std::string& file, const std::string& problem)
 
 void DecodeStage::process(std::size_t, const Message& in, Emitter& out) {
   auto request = in.as<SampleRequest>();
+  // Not while a CPU training step computes on every core (TRAINING.pause_data).
+  ComputeThread::global().wait_while_exclusive();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ++seen_;

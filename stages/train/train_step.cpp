@@ -56,6 +56,8 @@ struct TrainStepStage::State {
   Precision precision = Precision::kOff;
   std::string device_name;
   int threads = 0;
+  std::string pause_data = "auto";
+  bool exclusive = false;  // micro-batches run with decode waiting (pause_data)
   std::int64_t seed = 0;
   std::int64_t val_interval = 1;
   std::int64_t checkpoint_interval = 1;
@@ -195,6 +197,10 @@ StageSchema TrainStepStage::schema() {
                 "total_steps, whichever comes first; the cosine schedule decays to fit it; 0: "
                 "no limit")
       .at_least(0)
+      .optional("pause_data", ParamType::kString, "auto",
+                "on: decode waits while a micro-batch computes (runtime/model/compute_thread.h); "
+                "auto: on for a CPU step whose threads take every core")
+      .choices({"auto", "on", "off"})
       .optional("val_interval", ParamType::kInt, 500, "snapshot for validation every N steps")
       .at_least(1)
       .optional("checkpoint_interval", ParamType::kInt, 5000, "snapshot to save every N steps")
@@ -298,6 +304,7 @@ TrainStepStage::TrainStepStage(const StageContext& ctx) : s_(std::make_unique<St
   s.precision = parse_precision(ctx.param<std::string>("mixed_precision"));
   s.device_name = ctx.param<std::string>("device");
   s.threads = ctx.param<int>("threads");
+  s.pause_data = ctx.param<std::string>("pause_data");
   s.seed = ctx.param<std::int64_t>("seed");
   s.val_interval = ctx.param<std::int64_t>("val_interval");
   s.checkpoint_interval = ctx.param<std::int64_t>("checkpoint_interval");
@@ -323,7 +330,20 @@ void TrainStepStage::open() {
       threads = std::max(
           1, static_cast<int>(std::thread::hardware_concurrency()) / s.dist.local_world_size);
     }
-    set_threads(threads);
+    threads = set_threads(threads);
+    // A CPU step on every core: OpenMP's threads wait at each barrier for the slowest, so a
+    // decode that preempts one stalls them all; decoding between micro-batches costs less.
+    s.exclusive =
+        s.pause_data == "on" || (s.pause_data == "auto" && s.device->is_cpu() &&
+                                 threads >= static_cast<int>(std::thread::hardware_concurrency()));
+    if (s.exclusive) {
+      std::printf(
+          "train_step: decode waits while each micro-batch computes (TRAINING.pause_data %s: %s "
+          "on %d threads, %u cores)\n",
+          s.pause_data.c_str(), s.device->str().c_str(), threads,
+          std::thread::hardware_concurrency());
+      std::fflush(stdout);
+    }
     torch::manual_seed(static_cast<std::uint64_t>(s.seed));
     s.model = VSRNet(s.model_options);
     if (!s.pretrained.empty()) load_pretrained(s.model, s.pretrained, "MODEL.pretrained");
@@ -453,7 +473,12 @@ void TrainStepStage::run(const MicroBatch& mb, DeviceUpload upload, Emitter& out
   State& s = *s_;
   try {
     // Always on one thread: one OpenMP pool, never throttled (runtime/model/compute_thread.h).
-    ComputeThread::global().run([&] { train_micro_batch(mb, std::move(upload), out); });
+    auto work = [&] { train_micro_batch(mb, std::move(upload), out); };
+    if (s.exclusive) {
+      ComputeThread::global().run_exclusive(work);
+    } else {
+      ComputeThread::global().run(work);
+    }
   } catch (const std::exception& e) {
     if (!is_out_of_memory(e)) throw;
     throw RunError(out_of_memory_message({mb.step + 1, mb.format, mb.lr.size(0), mb.accum,

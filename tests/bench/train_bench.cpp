@@ -7,7 +7,10 @@
 //
 //   train_bench [--steps 60] [--crop 96] [--batch 4] [--channels 16] [--blocks 2]
 //               [--device cpu|cuda|auto] [--precision off|bf16|fp16] [--channels-last
-//               auto|true|false] [--workers 2] [--cache-mb 0] [--data-root DIR]
+//               auto|true|false] [--workers 2] [--cache-mb 0] [--pause-data auto|on|off]
+//               [--data-root DIR]
+// The real feed runs a fifth time with TRAINING.pause_data off (decode beside the step), to
+// compare with the --pause-data of the other four.
 // Each run also prints the cores it kept busy (process CPU time / wall time) and the
 // involuntary context switches per step (threads preempted while runnable: the two thread
 // pools fighting over the cores).
@@ -53,6 +56,7 @@ struct Options {
   std::string channels_last = "auto";  // MODEL.channels_last: auto, true, false
   int workers = 2;                     // DATA.num_workers
   long long cache_mb = 0;              // DATA.cache_mb
+  std::string pause_data = "auto";     // TRAINING.pause_data of the four runs
   std::string data_root;               // a dataset (general, 7frames, small_540); "": mock data
 };
 
@@ -146,7 +150,7 @@ RunCost run_spec(const json& doc, const Registry& r, std::string* table) {
 // stages of `config` as the spec compiler adds them, or by the synthetic source; StepEvents to
 // a counter.
 json training_spec(const TrainConfig& config, const json& compiled, bool synthetic, bool raw,
-                   const Options& o) {
+                   const Options& o, const std::string& pause_data) {
   SpecBuilder spec;
   std::string feed = "feed";
   if (synthetic) {
@@ -172,6 +176,7 @@ json training_spec(const TrainConfig& config, const json& compiled, bool synthet
   json doc = spec.build("train_bench", config.data.prefetch);
   for (auto& stage : doc["stages"]) {
     if (stage["type"] == "batch") stage["params"]["pixels"] = raw ? "raw" : "float";
+    if (stage["type"] == "train_step") stage["params"]["pause_data"] = pause_data;
   }
   return doc;
 }
@@ -214,17 +219,22 @@ int run(const Options& o) {
   PeakMemory peak;
   for (const bool synthetic : {true, false}) {
     for (const bool raw : {false, true}) {
-      cost[synthetic][raw] = run_spec(training_spec(config, compiled, synthetic, raw, o), r,
-                                      synthetic || raw ? &table : &table_real);
+      cost[synthetic][raw] =
+          run_spec(training_spec(config, compiled, synthetic, raw, o, o.pause_data), r,
+                   synthetic || raw ? &table : &table_real);
       seconds[synthetic][raw] = cost[synthetic][raw].wall_s;
       peak = g_peak;
     }
   }
+  // The real feed again with decode beside the step (pause_data off: the wiring before it).
+  const RunCost beside =
+      run_spec(training_spec(config, compiled, false, false, o, "off"), r, &table);
   std::printf(
       "train_bench: %d steps, batch %d, GT crop %d, model %d channels x %d blocks, device %s, "
-      "precision %s, channels_last %s, %d decode workers, cache_mb %lld, %d torch threads, %s\n",
+      "precision %s, channels_last %s, %d decode workers, cache_mb %lld, pause_data %s, %d torch "
+      "threads, %s\n",
       o.steps, o.batch, o.crop, o.channels, o.blocks, o.device.c_str(), o.precision.c_str(),
-      o.channels_last.c_str(), o.workers, o.cache_mb, at::get_num_threads(),
+      o.channels_last.c_str(), o.workers, o.cache_mb, o.pause_data.c_str(), at::get_num_threads(),
       mock ? "mock data (16 pairs)" : root.c_str());
   auto rate = [&](bool synthetic, bool raw) { return o.steps / seconds[synthetic][raw]; };
   std::printf("  synthetic in-memory batches, float: %.2f steps/s (%.1f s)\n", rate(true, false),
@@ -238,6 +248,12 @@ int run(const Options& o) {
   std::printf("  real / synthetic (float): %.1f%% (data stall %.1f%%)\n",
               100 * seconds[1][0] / seconds[0][0], 100 * (1 - seconds[1][0] / seconds[0][0]));
   std::printf("  real / synthetic (raw):   %.1f%%\n", 100 * seconds[1][1] / seconds[0][1]);
+  std::printf(
+      "  real data stages, float, pause_data off: %.2f steps/s (%.1f s), real / synthetic "
+      "%.1f%%; pause_data %s / off %.1f%%, cores busy %.2f (CPU %.1f s)\n",
+      o.steps / beside.wall_s, beside.wall_s, 100 * seconds[1][0] / beside.wall_s,
+      o.pause_data.c_str(), 100 * beside.wall_s / seconds[0][0], beside.cpu_s / beside.wall_s,
+      beside.cpu_s);
   const char* names[2][2] = {{"real, float", "real, raw"}, {"synthetic, float", "synthetic, raw"}};
   for (const bool synthetic : {true, false}) {
     for (const bool raw : {false, true}) {
@@ -265,7 +281,8 @@ int main(int argc, char** argv) {
         << "usage: train_bench [--steps 60] [--crop 96] [--batch 4] [--channels 16] "
            "[--blocks 2] [--device cpu|cuda|auto]\n"
            "                   [--precision off|bf16|fp16] [--channels-last auto|true|false]\n"
-           "                   [--workers 2] [--cache-mb 0] [--data-root DIR]\n"
+           "                   [--workers 2] [--cache-mb 0] [--pause-data auto|on|off] "
+           "[--data-root DIR]\n"
            "  times --steps optimizer steps of configs/demo.yaml's train_step fed by the "
            "data stages\n"
            "  and by synthetic in-memory batches (tests/bench/README.md)\n";
@@ -294,12 +311,14 @@ int main(int argc, char** argv) {
       o.workers = v;
     else if (k == "--cache-mb")
       o.cache_mb = std::atoll(argv[i + 1]);
+    else if (k == "--pause-data")
+      o.pause_data = argv[i + 1];
     else if (k == "--data-root")
       o.data_root = argv[i + 1];
     else {
       std::cerr << "train_bench: unknown option " << k
                 << "; options: --steps --crop --batch --channels --blocks --device --precision "
-                   "--channels-last --workers --cache-mb --data-root\n";
+                   "--channels-last --workers --cache-mb --pause-data --data-root\n";
       return 2;
     }
   }

@@ -259,6 +259,25 @@ TEST_F(TrainRun, SigintSavesTheStepItFinishesAndResumeAutoEndsLikeTheStraightRun
   EXPECT_THAT(log_text, HasSubstr("step 24/24"));
 }
 
+TEST_F(TrainRun, DecodingBetweenMicroBatchesOrBesideThemTrainsTheSameWeights) {
+  // TRAINING.pause_data only moves the decode in time: the weights are the same bits as the
+  // straight run's (pause_data auto), with decode paused during each micro-batch and beside it.
+  for (const std::string pause : {"on", "off"}) {
+    std::string out;
+    ASSERT_EQ(
+        run_binary("run " + resume_args("pause_" + pause, kSteps, {"TRAINING.pause_data=" + pause}),
+                   &out),
+        0)
+        << out;
+    EXPECT_EQ(out.find("train_step: decode waits while each micro-batch computes "
+                       "(TRAINING.pause_data on: cpu on ") != std::string::npos,
+              pause == "on")
+        << out;
+    expect_same_weights(straight() / "checkpoint_step_000024.pth",
+                        checkpoints("pause_" + pause) / "checkpoint_step_000024.pth");
+  }
+}
+
 TEST_F(TrainRun, ResumeFromAPathContinuesInAnotherFolderAndHidesTheStaleTensorBoardSteps) {
   const fs::path from = straight() / "checkpoint_step_000008.pth";
   std::string out;

@@ -58,5 +58,51 @@ TEST(ComputeThread, AnErrorIsRethrownToTheCallerAndTheThreadGoesOn) {
   EXPECT_EQ(sum, 5050);
 }
 
+TEST(ComputeThread, WaitersWaitWhileExclusiveWorkRunsAndOnlyThen) {
+  ComputeThread compute;
+  // Idle, or running plain work: a waiter returns at once (it would hang here otherwise).
+  compute.wait_while_exclusive();
+  std::atomic<bool> plain_returned{false};
+  compute.run([&] {
+    std::thread waiter([&] {
+      compute.wait_while_exclusive();
+      plain_returned = true;
+    });
+    waiter.join();
+  });
+  EXPECT_TRUE(plain_returned);
+
+  // Exclusive work: every waiter returns after it has ended, also when it throws.
+  for (const bool fails : {false, true}) {
+    std::atomic<bool> started{false}, ended{false};
+    std::atomic<int> returned_before_end{0}, returned{0};
+    std::thread owner([&] {
+      try {
+        compute.run_exclusive([&] {
+          started = true;
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          ended = true;
+          if (fails) throw std::runtime_error("step failed");
+        });
+      } catch (const std::runtime_error&) {
+      }
+    });
+    while (!started) std::this_thread::yield();
+    std::vector<std::thread> waiters;
+    for (int i = 0; i < 3; ++i) {
+      waiters.emplace_back([&] {
+        compute.wait_while_exclusive();
+        if (!ended) ++returned_before_end;
+        ++returned;
+      });
+    }
+    for (auto& w : waiters) w.join();
+    owner.join();
+    EXPECT_EQ(returned.load(), 3) << "fails " << fails;
+    EXPECT_EQ(returned_before_end.load(), 0) << "fails " << fails;
+    compute.wait_while_exclusive();  // open again afterwards
+  }
+}
+
 }  // namespace
 }  // namespace vsr

@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -12,6 +15,7 @@
 #include "common/errors.h"
 #include "runtime/data/image.h"
 #include "runtime/data/mock_data.h"
+#include "runtime/model/compute_thread.h"
 #include "stages/data/messages.h"
 #include "tests/stages/harness.h"
 
@@ -63,6 +67,23 @@ TEST_F(DecodeStageTest, ReadsGtAndLrStackAsOpenCvDecodesThem) {
   ASSERT_EQ(d->lr_stack.type(), CV_16UC3);  // 16-bit stays 16-bit until batch
   EXPECT_EQ(d->lr_stack.size(), cv::Size(16, 36));
   EXPECT_EQ(max_abs_diff(d->lr_stack, cv::imread((dir_ / "lr.png").string(), flags)), 0.0);
+}
+
+TEST_F(DecodeStageTest, WaitsWhileATrainingStepComputesExclusively) {
+  // TRAINING.pause_data: a micro-batch run with run_exclusive keeps decode from starting.
+  std::atomic<bool> started{false}, ended{false};
+  std::thread step([&] {
+    ComputeThread::global().run_exclusive([&] {
+      started = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(150));
+      ended = true;
+    });
+  });
+  while (!started) std::this_thread::yield();
+  const auto d = decode("gt.png", "lr.png");
+  EXPECT_TRUE(ended) << "decoded while the step computed";
+  EXPECT_EQ(d->gt.size(), cv::Size(48, 36));
+  step.join();
 }
 
 TEST_F(DecodeStageTest, AMissingOrUnreadableFileIsNamed) {
