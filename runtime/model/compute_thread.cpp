@@ -1,5 +1,6 @@
 #include "runtime/model/compute_thread.h"
 
+#include <chrono>
 #include <utility>
 
 namespace vsr {
@@ -52,10 +53,13 @@ void ComputeThread::run_exclusive(const std::function<void()>& work) {
   run(work);
 }
 
-void ComputeThread::wait_while_exclusive() {
-  if (std::this_thread::get_id() == thread_.get_id()) return;  // it would wait for itself
+double ComputeThread::wait_while_exclusive() {
+  if (std::this_thread::get_id() == thread_.get_id()) return 0;  // it would wait for itself
   std::unique_lock<std::mutex> lock(gate_mutex_);
+  if (exclusive_ == 0) return 0;
+  const auto start = std::chrono::steady_clock::now();
   gate_changed_.wait(lock, [&] { return exclusive_ == 0; });
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 void ComputeThread::loop() {

@@ -44,8 +44,9 @@ class ComputeThread {
   // run(), and while `work` runs, callers of wait_while_exclusive() wait (also when it
   // throws: they go on once it has ended).
   void run_exclusive(const std::function<void()>& work);
-  // Returns once no run_exclusive() work is running (at once when none is).
-  void wait_while_exclusive();
+  // Returns once no run_exclusive() work is running (at once when none is): the seconds it
+  // waited.
+  double wait_while_exclusive();
 
  private:
   void loop();

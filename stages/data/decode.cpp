@@ -68,9 +68,20 @@ DecodeStage::DecodeStage(const StageContext& ctx)
       max_bad_fraction_(ctx.param<double>("max_bad_fraction")),
       cache_budget_(static_cast<std::size_t>(ctx.param<std::int64_t>("cache_mb")) << 20) {}
 
+void DecodeStage::pause_for_step() {
+  // Not while a CPU training step computes on every core (TRAINING.pause_data); a pair from
+  // the cache costs no CPU and goes at once.
+  if (const double waited = ComputeThread::global().wait_while_exclusive(); waited > 0) {
+    paused_ns_ += static_cast<std::int64_t>(waited * 1e9);
+  }
+}
+
 std::shared_ptr<DecodedSample> DecodeStage::read(std::shared_ptr<const SampleRequest> r,
                                                  bool check_sizes) {
-  if (cache_budget_ == 0) return read_pair(std::move(r), check_sizes);
+  if (cache_budget_ == 0) {
+    pause_for_step();
+    return read_pair(std::move(r), check_sizes);
+  }
   const std::string key = r->gt_path.string() + '\n' + r->lr_path.string();
   {
     std::shared_lock<std::shared_mutex> lock(cache_mutex_);
@@ -84,6 +95,7 @@ std::shared_ptr<DecodedSample> DecodeStage::read(std::shared_ptr<const SampleReq
       return sample;
     }
   }
+  pause_for_step();
   auto sample = read_pair(std::move(r), check_sizes);
   const std::size_t bytes = sample->gt.total() * sample->gt.elemSize() +
                             sample->lr_stack.total() * sample->lr_stack.elemSize();
@@ -116,8 +128,6 @@ void DecodeStage::count_bad(const std::string& file, const std::string& problem)
 
 void DecodeStage::process(std::size_t, const Message& in, Emitter& out) {
   auto request = in.as<SampleRequest>();
-  // Not while a CPU training step computes on every core (TRAINING.pause_data).
-  ComputeThread::global().wait_while_exclusive();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ++seen_;
@@ -165,6 +175,14 @@ void DecodeStage::close(bool) {
                   cache_.size(), static_cast<double>(cache_bytes_) / (1 << 20), cache_budget_ >> 20,
                   static_cast<long long>(cache_hits_.load()), static_cast<long long>(seen_));
     std::cout << line;  // information, not a problem: muted with the rest on ranks > 0
+  }
+  if (paused_ns_ > 0) {
+    char line[200];
+    std::snprintf(line, sizeof line,
+                  "decode: %.1f s of its time (busy s) was waiting while micro-batches computed "
+                  "(TRAINING.pause_data)\n",
+                  static_cast<double>(paused_ns_.load()) * 1e-9);
+    std::cout << line;
   }
   if (bad_files_.empty()) return;
   std::cerr << "decode: " << bad_ << " of " << seen_ << " samples were bad and replaced ("

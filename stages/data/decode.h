@@ -52,6 +52,8 @@ class DecodeStage : public Stage {
  private:
   // Records a bad file; throws when the bad fraction is exceeded.
   void count_bad(const std::string& file, const std::string& problem);
+  // Waits while a CPU micro-batch computes (TRAINING.pause_data), counting the time.
+  void pause_for_step();
   // The pair of `r`, from the cache or read (and kept when it fits).
   std::shared_ptr<DecodedSample> read(std::shared_ptr<const SampleRequest> r, bool check_sizes);
 
@@ -63,6 +65,7 @@ class DecodeStage : public Stage {
   std::unordered_map<std::string, std::shared_ptr<const Pixels>> cache_;  // by GT + LR path
   std::size_t cache_bytes_ = 0;
   std::atomic<std::int64_t> cache_hits_{0};
+  std::atomic<std::int64_t> paused_ns_{0};  // waiting for micro-batches (pause_data)
   std::mutex mutex_;
   std::int64_t seen_ = 0;
   std::int64_t bad_ = 0;

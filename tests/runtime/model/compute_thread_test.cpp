@@ -61,11 +61,11 @@ TEST(ComputeThread, AnErrorIsRethrownToTheCallerAndTheThreadGoesOn) {
 TEST(ComputeThread, WaitersWaitWhileExclusiveWorkRunsAndOnlyThen) {
   ComputeThread compute;
   // Idle, or running plain work: a waiter returns at once (it would hang here otherwise).
-  compute.wait_while_exclusive();
+  EXPECT_EQ(compute.wait_while_exclusive(), 0.0);
   std::atomic<bool> plain_returned{false};
   compute.run([&] {
     std::thread waiter([&] {
-      compute.wait_while_exclusive();
+      EXPECT_EQ(compute.wait_while_exclusive(), 0.0);
       plain_returned = true;
     });
     waiter.join();
@@ -76,11 +76,13 @@ TEST(ComputeThread, WaitersWaitWhileExclusiveWorkRunsAndOnlyThen) {
   for (const bool fails : {false, true}) {
     std::atomic<bool> started{false}, ended{false};
     std::atomic<int> returned_before_end{0}, returned{0};
+    std::mutex mutex;
+    double waited = 0;  // the longest wait, seconds
     std::thread owner([&] {
       try {
         compute.run_exclusive([&] {
           started = true;
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
           ended = true;
           if (fails) throw std::runtime_error("step failed");
         });
@@ -91,8 +93,10 @@ TEST(ComputeThread, WaitersWaitWhileExclusiveWorkRunsAndOnlyThen) {
     std::vector<std::thread> waiters;
     for (int i = 0; i < 3; ++i) {
       waiters.emplace_back([&] {
-        compute.wait_while_exclusive();
+        const double s = compute.wait_while_exclusive();
         if (!ended) ++returned_before_end;
+        std::lock_guard<std::mutex> lock(mutex);
+        waited = std::max(waited, s);
         ++returned;
       });
     }
@@ -100,6 +104,8 @@ TEST(ComputeThread, WaitersWaitWhileExclusiveWorkRunsAndOnlyThen) {
     owner.join();
     EXPECT_EQ(returned.load(), 3) << "fails " << fails;
     EXPECT_EQ(returned_before_end.load(), 0) << "fails " << fails;
+    EXPECT_GT(waited, 0.0) << "no waiter said it waited";
+    EXPECT_LT(waited, 10.0);
     compute.wait_while_exclusive();  // open again afterwards
   }
 }

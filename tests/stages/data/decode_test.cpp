@@ -69,21 +69,38 @@ TEST_F(DecodeStageTest, ReadsGtAndLrStackAsOpenCvDecodesThem) {
   EXPECT_EQ(max_abs_diff(d->lr_stack, cv::imread((dir_ / "lr.png").string(), flags)), 0.0);
 }
 
-TEST_F(DecodeStageTest, WaitsWhileATrainingStepComputesExclusively) {
-  // TRAINING.pause_data: a micro-batch run with run_exclusive keeps decode from starting.
+TEST_F(DecodeStageTest, WaitsWhileATrainingStepComputesExclusivelyUnlessThePairIsCached) {
+  // TRAINING.pause_data: a micro-batch run with run_exclusive keeps decode from reading; a pair
+  // from the cache, which costs no CPU, goes at once.
+  auto stage = testing::make_stage("decode", {{"cache_mb", 1}});
+  testing::CapturingEmitter out;
+  auto request = [&](const std::string& gt) {
+    auto r = std::make_shared<SampleRequest>();
+    r->gt_path = dir_ / gt;
+    r->lr_path = dir_ / "lr.png";
+    return Message::of<SampleRequest>(r);
+  };
+  stage->process(0, request("gt.png"), out);  // now cached
   std::atomic<bool> started{false}, ended{false};
   std::thread step([&] {
     ComputeThread::global().run_exclusive([&] {
       started = true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(150));
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
       ended = true;
     });
   });
   while (!started) std::this_thread::yield();
-  const auto d = decode("gt.png", "lr.png");
+  stage->process(0, request("gt.png"), out);
+  EXPECT_FALSE(ended) << "a cached pair waited for the step";
+  const auto d = decode("gt.png", "lr.png");  // a stage of its own: no cache
   EXPECT_TRUE(ended) << "decoded while the step computed";
   EXPECT_EQ(d->gt.size(), cv::Size(48, 36));
   step.join();
+  ASSERT_EQ(out.messages.size(), 2u);
+  ::testing::internal::CaptureStdout();
+  stage->close(true);
+  EXPECT_THAT(::testing::internal::GetCapturedStdout(),
+              ::testing::Not(HasSubstr("was waiting while micro-batches")));
 }
 
 TEST_F(DecodeStageTest, AMissingOrUnreadableFileIsNamed) {
