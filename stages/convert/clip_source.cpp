@@ -132,16 +132,14 @@ void ClipSourceStage::open_reader(Clip& clip) {
   const auto training =
       static_cast<std::int64_t>(std::floor((1.0 - val_tail_) * static_cast<double>(count)));
   if (training < kTrainWindowFrames) {
-    throw DataError("clip " + clip.path.string() + " has " + std::to_string(count) +
-                        " frames: with val_tail " + number_text(val_tail_) + ", " +
-                        std::to_string(training) + " would be left for training and " +
-                        std::to_string(count - training) +
-                        " held out, but a training window "
-                        "needs " +
-                        std::to_string(kTrainWindowFrames) +
-                        " consecutive frames; lower val_tail, or hold the clip out whole "
-                        "(val_clips)",
-                    clip.path.string());
+    throw DataError(
+        "clip " + clip.path.string() + " has " + std::to_string(count) + " frames: with val_tail " +
+            number_text(val_tail_) + ", " + std::to_string(training) +
+            " would be left for training and " + std::to_string(count - training) +
+            " held out, but a training window needs " + std::to_string(kTrainWindowFrames) +
+            " consecutive frames; lower val_tail, or hold the clip out whole "
+            "(val_clips)",
+        clip.path.string());
   }
   clip.val_from = training;
 }

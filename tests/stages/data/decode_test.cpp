@@ -39,13 +39,23 @@ class DecodeStageTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
+  // A request for gt_name and lr_name in dir_.
+  std::shared_ptr<SampleRequest> request_for(const std::string& gt_name,
+                                             const std::string& lr_name = "lr.png") const {
+    auto request = std::make_shared<SampleRequest>();
+    request->gt_path = dir_ / gt_name;
+    request->lr_path = dir_ / lr_name;
+    return request;
+  }
+  Message request(const std::string& gt_name) const {
+    return Message::of<SampleRequest>(request_for(gt_name));
+  }
+
   // decode on one request for gt_name and lr_name in dir_.
   std::shared_ptr<const DecodedSample> decode(const std::string& gt_name,
                                               const std::string& lr_name) {
-    auto request = std::make_shared<SampleRequest>();
+    auto request = request_for(gt_name, lr_name);
     request->seq = 4;
-    request->gt_path = dir_ / gt_name;
-    request->lr_path = dir_ / lr_name;
     auto stage = testing::make_stage("decode");
     testing::CapturingEmitter out;
     stage->process(0, Message::of<SampleRequest>(request), out);
@@ -74,12 +84,6 @@ TEST_F(DecodeStageTest, WaitsWhileATrainingStepComputesExclusivelyUnlessThePairI
   // from the cache, which costs no CPU, goes at once.
   auto stage = testing::make_stage("decode", {{"cache_mb", 1}});
   testing::CapturingEmitter out;
-  auto request = [&](const std::string& gt) {
-    auto r = std::make_shared<SampleRequest>();
-    r->gt_path = dir_ / gt;
-    r->lr_path = dir_ / "lr.png";
-    return Message::of<SampleRequest>(r);
-  };
   stage->process(0, request("gt.png"), out);  // now cached
   std::atomic<bool> started{false}, ended{false};
   std::thread step([&] {
@@ -125,12 +129,6 @@ TEST_F(DecodeStageTest, TheCacheKeepsPairsReadOnceUpToItsBudgetAndSharesTheirPix
   write_png_atomic(dir_ / "gt2.png", make_mock_image(cv::Size(48, 36), 3));
   auto stage = testing::make_stage("decode", {{"cache_mb", 1}});
   testing::CapturingEmitter out;
-  auto request = [&](const std::string& gt) {
-    auto r = std::make_shared<SampleRequest>();
-    r->gt_path = dir_ / gt;
-    r->lr_path = dir_ / "lr.png";
-    return Message::of<SampleRequest>(r);
-  };
   stage->process(0, request("gt.png"), out);
   // The file is gone, and still it decodes: the second read comes from the cache, with the
   // same pixels (shared, not copied).
@@ -172,10 +170,7 @@ TEST_F(DecodeStageTest, TheCacheStopsTakingPairsAtItsBudget) {
   testing::CapturingEmitter out;
   for (int pass = 0; pass < 2; ++pass) {
     for (int i = 0; i < 3; ++i) {
-      auto r = std::make_shared<SampleRequest>();
-      r->gt_path = dir_ / ("big" + std::to_string(i) + ".png");
-      r->lr_path = dir_ / "lr.png";
-      stage->process(0, Message::of<SampleRequest>(r), out);
+      stage->process(0, request("big" + std::to_string(i) + ".png"), out);
     }
   }
   ::testing::internal::CaptureStdout();
