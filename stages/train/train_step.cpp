@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <iostream>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -337,12 +338,11 @@ void TrainStepStage::open() {
         s.pause_data == "on" || (s.pause_data == "auto" && s.device->is_cpu() &&
                                  threads >= static_cast<int>(std::thread::hardware_concurrency()));
     if (s.exclusive) {
-      std::printf(
-          "train_step: decode waits while each micro-batch computes (TRAINING.pause_data %s: %s "
-          "on %d threads, %u cores)\n",
-          s.pause_data.c_str(), s.device->str().c_str(), threads,
-          std::thread::hardware_concurrency());
-      std::fflush(stdout);
+      // Through std::cout, as the console log (train.log) and the muting of ranks > 0 are.
+      std::cout << "train_step: decode waits while each micro-batch computes "
+                << "(TRAINING.pause_data " << s.pause_data << ": " << s.device->str() << " on "
+                << threads << " threads, " << std::thread::hardware_concurrency() << " cores)"
+                << std::endl;
     }
     torch::manual_seed(static_cast<std::uint64_t>(s.seed));
     s.model = VSRNet(s.model_options);

@@ -273,6 +273,11 @@ TEST_F(TrainRun, DecodingBetweenMicroBatchesOrBesideThemTrainsTheSameWeights) {
                        "(TRAINING.pause_data on: cpu on ") != std::string::npos,
               pause == "on")
         << out;
+    // The line goes where the console goes: into the run's train.log too.
+    EXPECT_EQ(file_text(checkpoints("pause_" + pause).parent_path() / "train.log")
+                      .find("train_step: decode waits while each micro-batch computes") !=
+                  std::string::npos,
+              pause == "on");
     expect_same_weights(straight() / "checkpoint_step_000024.pth",
                         checkpoints("pause_" + pause) / "checkpoint_step_000024.pth");
   }
