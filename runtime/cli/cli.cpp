@@ -74,7 +74,7 @@ const char kUsage[] =
     "  mock-data --root DIR [--categories general,space,toon] [--formats small_540,...]\n"
     "            [--lr-versions 5,7] [--count N] [--val-count N] [--scale 3] [--seed N]\n"
     "                                 write a synthetic dataset in the spec's layout\n"
-    "  upscale CHECKPOINT --input CLIP --output CLIP [--precision off|bf16|fp16]\n"
+    "  upscale CHECKPOINT --input CLIP --output CLIP [--precision off|auto|bf16|fp16]\n"
     "          [--tile N] [--tile-overlap N] [--cut-threshold X] [--fps X]\n"
     "          [--device auto|cpu|cuda] [--threads N] [--weights ema|model]\n"
     "                                 upscale a video file or a folder of frames with a\n"

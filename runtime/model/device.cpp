@@ -9,13 +9,19 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <fstream>
 #include <string>
 #include <thread>
 
 #include "common/errors.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #if VSR_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAEvent.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -85,6 +91,64 @@ const char* precision_name(Precision p) {
       return "fp16";
   }
   return "?";
+}
+
+std::string cpu_native_bf16() {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid_max(0, nullptr) < 7) return "";
+  __cpuid_count(1, 0, a, b, c, d);
+  constexpr unsigned kOsxsave = 1u << 27;
+  if ((c & kOsxsave) == 0) return "";
+  // XCR0: which register states the OS saves and restores, so may be used.
+  std::uint32_t xcr0_lo = 0, xcr0_hi = 0;
+  __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  const std::uint64_t xcr0 = (static_cast<std::uint64_t>(xcr0_hi) << 32) | xcr0_lo;
+  constexpr std::uint64_t kAvx512State = 0xE6;       // SSE, AVX, opmask, ZMM0-15 high, ZMM16-31
+  constexpr std::uint64_t kAmxState = 0x3ull << 17;  // TILECFG, TILEDATA
+  __cpuid_count(7, 0, a, b, c, d);
+  const unsigned max_subleaf = a;
+  const bool amx_bf16 = (d & (1u << 22)) != 0;  // CPUID.(7,0):EDX[22]
+  const bool avx512f = (b & (1u << 16)) != 0;   // CPUID.(7,0):EBX[16]
+  bool avx512_bf16 = false;
+  if (max_subleaf >= 1) {
+    __cpuid_count(7, 1, a, b, c, d);
+    avx512_bf16 = (a & (1u << 5)) != 0;  // CPUID.(7,1):EAX[5]
+  }
+  std::string found;
+  if (avx512f && avx512_bf16 && (xcr0 & kAvx512State) == kAvx512State) found = "AVX512-BF16";
+  if (amx_bf16 && (xcr0 & kAmxState) == kAmxState) {
+    found += found.empty() ? "AMX-BF16" : ", AMX-BF16";
+  }
+  return found;
+#else
+  return "";
+#endif
+}
+
+Precision auto_precision(bool is_cuda, int cuda_major, const std::string& cpu_bf16) {
+  if (is_cuda) return cuda_major >= 8 ? Precision::kBf16 : Precision::kOff;
+  return cpu_bf16.empty() ? Precision::kOff : Precision::kBf16;
+}
+
+Precision resolve_precision(const std::string& name, const c10::Device& device, std::string& why) {
+  why.clear();
+  if (name != "auto") return parse_precision(name);
+  if (device.is_cuda()) {
+    int major = 0;
+#if VSR_WITH_CUDA
+    const int index = device.has_index() ? device.index() : c10::cuda::current_device();
+    major = at::cuda::getDeviceProperties(index)->major;
+    const int minor = at::cuda::getDeviceProperties(index)->minor;
+    why = "compute capability " + std::to_string(major) + "." + std::to_string(minor) +
+          (major >= 8 ? ": bf16 is native" : ": bf16 is not native before 8.0 (Ampere)");
+#endif
+    return auto_precision(true, major, "");
+  }
+  const std::string features = cpu_native_bf16();
+  why = features.empty() ? "this CPU has neither AVX512-BF16 nor AMX-BF16"
+                         : "this CPU has " + features;
+  return auto_precision(false, 0, features);
 }
 
 bool cuda_available() { return torch::cuda::is_available(); }

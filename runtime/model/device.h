@@ -40,6 +40,22 @@ enum class Precision { kOff, kBf16, kFp16 };
 Precision parse_precision(const std::string& name);
 const char* precision_name(Precision p);
 
+// The native bf16 instructions of this CPU that the OS has enabled: "AVX512-BF16", "AMX-BF16",
+// both ("AVX512-BF16, AMX-BF16") or "" (none, or not an x86-64 CPU). Without them LibTorch
+// emulates bf16 in float32 and a bf16 step runs slower than a float32 one.
+std::string cpu_native_bf16();
+
+// What `mixed_precision: auto` picks: bf16 where the device computes it natively (a CPU with
+// `cpu_bf16` features, from cpu_native_bf16(); a CUDA device of compute capability 8.0 or
+// later, Ampere on), otherwise off. Never fp16: it needs loss scaling and can overflow, so it
+// is only used when asked for. `cuda_major` is the device's compute capability (0: not CUDA).
+Precision auto_precision(bool is_cuda, int cuda_major, const std::string& cpu_bf16);
+
+// A precision name of the config resolved on `device`: "auto" through auto_precision (with the
+// reason in `why`, e.g. "this CPU has AVX512-BF16, AMX-BF16"), anything else through
+// parse_precision (`why` left empty).
+Precision resolve_precision(const std::string& name, const c10::Device& device, std::string& why);
+
 // "auto" (CUDA when available, else CPU) | "cpu" | "cuda" | "cuda:N". Throws ConfigError
 // when CUDA is requested and unavailable, or for an unknown name.
 c10::Device pick_device(const std::string& name);

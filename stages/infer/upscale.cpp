@@ -44,9 +44,9 @@ StageSchema UpscaleStage::schema() {
                 "ema (the model weights when the checkpoint has no EMA) or model")
       .choices({"ema", "model"})
       .optional("precision", ParamType::kString, "off",
-                "autocast of the forward pass: off (float32), bf16 (CPU or CUDA) or fp16 (CUDA "
-                "only)")
-      .choices({"off", "bf16", "fp16"})
+                "autocast of the forward pass: off (float32), bf16 (CPU or CUDA), fp16 (CUDA "
+                "only) or auto (bf16 where the device computes it natively, else off)")
+      .choices({"off", "auto", "bf16", "fp16"})
       .check("fp16 runs on CUDA", [](const json& p, ParamProblems& out) {
         if (p.at("precision") == "fp16" && p.at("device") == "cpu")
           out.add("precision", kFp16OnCpu);
@@ -71,7 +71,8 @@ struct UpscaleStage::Impl {
   fs::path checkpoint;
   bool use_ema = true;
   int frames = 7;
-  Precision precision = Precision::kOff;
+  std::string precision_name;             // as configured: off, auto, bf16 or fp16
+  Precision precision = Precision::kOff;  // resolved on the device at open()
   ForwardParams run;
   VSRNet net{nullptr};
 };
@@ -81,7 +82,7 @@ UpscaleStage::UpscaleStage(const StageContext& ctx) : impl_(std::make_unique<Imp
   m.checkpoint = ctx.param<std::string>("checkpoint");
   m.use_ema = ctx.param<std::string>("weights") == "ema";
   m.frames = ctx.param<int>("frames");
-  m.precision = parse_precision(ctx.param<std::string>("precision"));
+  m.precision_name = ctx.param<std::string>("precision");
   m.run = read_forward_params(ctx);
 }
 
@@ -91,6 +92,12 @@ void UpscaleStage::open() {
   // On the one thread that runs LibTorch work (runtime/model/compute_thread.h).
   ComputeThread::global().run([&] {
     Impl& m = *impl_;
+    std::string why;
+    m.precision = resolve_precision(m.precision_name, m.run.device, why);
+    if (m.precision_name == "auto") {
+      std::cout << "upscale: precision auto: " << precision_name(m.precision) << " (" << why << ")"
+                << std::endl;
+    }
     if (m.precision == Precision::kFp16 && !m.run.device.is_cuda()) {
       throw RunError(kFp16OnCpu);  // only when CUDA went away since the spec was checked
     }

@@ -54,7 +54,8 @@ struct TrainStepStage::State {
   double grad_clip = 0;
   double ema_decay = 0;
   std::int64_t total_steps = 1;
-  Precision precision = Precision::kOff;
+  std::string precision_name;             // as configured: off, auto, bf16 or fp16
+  Precision precision = Precision::kOff;  // resolved on the device at open()
   std::string device_name;
   int threads = 0;
   std::string pause_data = "auto";
@@ -189,8 +190,10 @@ StageSchema TrainStepStage::schema() {
   s.required("total_steps", ParamType::kInt, "optimizer steps in the run")
       .at_least(1)
       .shared()
-      .optional("mixed_precision", ParamType::kString, "off", "off, bf16 or fp16 (CUDA only)")
-      .choices({"off", "bf16", "fp16"})
+      .optional("mixed_precision", ParamType::kString, "off",
+                "off, bf16, fp16 (CUDA only) or auto (bf16 where the device computes it "
+                "natively, else off)")
+      .choices({"off", "auto", "bf16", "fp16"})
       .optional("seed", ParamType::kInt, 0, "weight initialisation seed")
       .shared()
       .optional("time_budget_minutes", ParamType::kFloat, 0.0,
@@ -302,7 +305,7 @@ TrainStepStage::TrainStepStage(const StageContext& ctx) : s_(std::make_unique<St
   s.total_steps = ctx.param<std::int64_t>("total_steps");
   s.schedule.total_steps = s.total_steps;
   s.schedule.time_budget_s = 60 * ctx.param<double>("time_budget_minutes");  // 0: no limit
-  s.precision = parse_precision(ctx.param<std::string>("mixed_precision"));
+  s.precision_name = ctx.param<std::string>("mixed_precision");
   s.device_name = ctx.param<std::string>("device");
   s.threads = ctx.param<int>("threads");
   s.pause_data = ctx.param<std::string>("pause_data");
@@ -320,6 +323,12 @@ void TrainStepStage::open() {
     s.device = pick_device(s.device_name);
     if (s.dist.world_size > 1 && s.device->is_cuda()) {
       s.device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(s.dist.local_rank));
+    }
+    std::string why;
+    s.precision = resolve_precision(s.precision_name, *s.device, why);
+    if (s.precision_name == "auto") {
+      std::cout << "train_step: mixed_precision auto: " << precision_name(s.precision) << " ("
+                << why << ")" << std::endl;
     }
     if (s.precision == Precision::kFp16 && !s.device->is_cuda()) {
       // Only when CUDA went away since the spec was checked.

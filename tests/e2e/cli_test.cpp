@@ -24,6 +24,7 @@
 #include "runtime/data/image.h"
 #include "runtime/data/mock_data.h"
 #include "runtime/data/video.h"
+#include "runtime/model/device.h"
 #include "runtime/model/model.h"
 #include "runtime/outputs/checkpoint.h"
 #include "tests/support/command.h"
@@ -465,14 +466,29 @@ TEST_F(UpscaleCommandTest, FolderInVideoOutAndVideoInFolderOut) {
   EXPECT_THAT(r.out, HasSubstr("EMA weights, bf16)"));
   expect_video(root_ / "fps/lr_x2.avi", 5, 12);
 
-  r = upscale("clip.mp4", "frames_x2", " --device cpu --threads 1 --cut-threshold 0");
+  // --precision auto: bf16 where this CPU computes it natively, else off; the same frames as
+  // the run that names the choice.
+  r = upscale("clip.mp4", "frames_x2",
+              " --device cpu --threads 1 --cut-threshold 0 --precision auto");
   ASSERT_EQ(r.code, 0) << r.out;
+  const std::string features = cpu_native_bf16();
+  const std::string picked = features.empty() ? "off" : "bf16";
+  EXPECT_THAT(r.out,
+              HasSubstr("upscale: precision auto: " + picked + " (this CPU has " +
+                        (features.empty() ? "neither AVX512-BF16 nor AMX-BF16" : features) + ")"));
   EXPECT_THAT(r.out, ::testing::Not(HasSubstr("scene cut")));
   const auto names = entries(root_ / "frames_x2");
   ASSERT_EQ(names.size(), 20u);
   EXPECT_EQ(names.front(), "000000.png");
   EXPECT_EQ(names.back(), "000019.png");
   EXPECT_EQ(read_image_rgb(root_ / "frames_x2/000007.png").size(), cv::Size(96, 80));
+  r = upscale("clip.mp4", "frames_" + picked,
+              " --device cpu --threads 1 --cut-threshold 0 --precision " + picked);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("precision auto")));
+  const cv::Mat a = read_image_rgb(root_ / "frames_x2/000007.png");
+  const cv::Mat b = read_image_rgb(root_ / ("frames_" + picked + "/000007.png"));
+  EXPECT_EQ(cv::norm(a, b, cv::NORM_INF), 0.0);
 }
 
 TEST_F(UpscaleCommandTest, Fp16OnTheCpuIsRejectedBeforeAnythingRuns) {

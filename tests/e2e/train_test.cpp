@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include "runtime/model/device.h"
 #include "runtime/model/model.h"
 #include "runtime/outputs/checkpoint.h"
 #include "runtime/outputs/tensorboard.h"
@@ -281,6 +282,32 @@ TEST_F(TrainRun, DecodingBetweenMicroBatchesOrBesideThemTrainsTheSameWeights) {
     expect_same_weights(straight() / "checkpoint_step_000024.pth",
                         checkpoints("pause_" + pause) / "checkpoint_step_000024.pth");
   }
+}
+
+TEST_F(TrainRun, MixedPrecisionAutoSaysWhatItPickedAndTrainsAsThatChoiceDoes) {
+  // auto is bf16 on a CPU with native bf16 and off on one without: the same weights, bit for
+  // bit, as the run that names the choice, and one line (also in train.log) that says why.
+  const std::string features = cpu_native_bf16();
+  const std::string picked = features.empty() ? "off" : "bf16";
+  const std::string line = "train_step: mixed_precision auto: " + picked + " (" +
+                           (features.empty() ? "this CPU has neither AVX512-BF16 nor AMX-BF16"
+                                             : "this CPU has " + features) +
+                           ")";
+  for (const std::string& precision : {std::string("auto"), picked}) {
+    std::string out;
+    const std::string name = "precision_" + precision;
+    ASSERT_EQ(
+        run_binary("run " + resume_args(name, kSteps, {"TRAINING.mixed_precision=" + precision}),
+                   &out),
+        0)
+        << out;
+    EXPECT_EQ(out.find(line) != std::string::npos, precision == "auto") << out;
+    EXPECT_EQ(
+        file_text(checkpoints(name).parent_path() / "train.log").find(line) != std::string::npos,
+        precision == "auto");
+  }
+  expect_same_weights(checkpoints("precision_auto") / "checkpoint_step_000024.pth",
+                      checkpoints("precision_" + picked) / "checkpoint_step_000024.pth");
 }
 
 TEST_F(TrainRun, ResumeFromAPathContinuesInAnotherFolderAndHidesTheStaleTensorBoardSteps) {

@@ -5,6 +5,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+
 #include "common/errors.h"
 
 namespace vsr {
@@ -57,6 +62,46 @@ TEST(DeviceTest, AutocastGuardSetsAndRestores) {
     EXPECT_THAT(e.what(), testing::HasSubstr("fp16 needs a CUDA device"));
   }
   EXPECT_FALSE(current_autocast_state().cpu_enabled);
+}
+
+TEST(DeviceTest, AutoPrecisionIsBf16WhereTheDeviceComputesItNativelyAndNeverFp16) {
+  EXPECT_EQ(auto_precision(false, 0, ""), Precision::kOff);
+  EXPECT_EQ(auto_precision(false, 0, "AVX512-BF16"), Precision::kBf16);
+  EXPECT_EQ(auto_precision(false, 0, "AMX-BF16"), Precision::kBf16);
+  EXPECT_EQ(auto_precision(true, 7, "AVX512-BF16, AMX-BF16"), Precision::kOff);  // Volta, Turing
+  EXPECT_EQ(auto_precision(true, 8, ""), Precision::kBf16);                      // Ampere
+  EXPECT_EQ(auto_precision(true, 9, ""), Precision::kBf16);                      // Hopper
+
+  std::string why = "stale";
+  EXPECT_EQ(resolve_precision("bf16", c10::Device(c10::kCPU), why), Precision::kBf16);
+  EXPECT_EQ(why, "");
+  EXPECT_EQ(resolve_precision("off", c10::Device(c10::kCPU), why), Precision::kOff);
+  EXPECT_THROW(resolve_precision("fp8", c10::Device(c10::kCPU), why), ConfigError);
+  const std::string features = cpu_native_bf16();
+  EXPECT_EQ(resolve_precision("auto", c10::Device(c10::kCPU), why),
+            features.empty() ? Precision::kOff : Precision::kBf16);
+  EXPECT_EQ(why, features.empty() ? "this CPU has neither AVX512-BF16 nor AMX-BF16"
+                                  : "this CPU has " + features);
+}
+
+// The kernel lists a CPU feature in /proc/cpuinfo only when it also enables its registers, so
+// its flags are an independent reading of what CPUID and XCR0 say.
+TEST(DeviceTest, NativeBf16IsWhatTheKernelReportsForThisCpu) {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  ASSERT_TRUE(cpuinfo) << "cannot read /proc/cpuinfo";
+  std::string line;
+  std::set<std::string> flags;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    for (std::string w; words >> w;) flags.insert(w);
+    break;
+  }
+  ASSERT_FALSE(flags.empty()) << "no flags line in /proc/cpuinfo";
+  std::string expected;
+  if (flags.count("avx512f") && flags.count("avx512_bf16")) expected = "AVX512-BF16";
+  if (flags.count("amx_bf16")) expected += expected.empty() ? "AMX-BF16" : ", AMX-BF16";
+  EXPECT_EQ(cpu_native_bf16(), expected);
 }
 
 TEST(DeviceTest, AnUploadToTheCpuHandsOverTheTensorsThemselves) {
