@@ -258,6 +258,9 @@ TEST_F(Cuda, FiftyStepsOfTheDemoConfig) {
   const testing::CommandResult r = testing::run_command(cmd + " 2>&1");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("step 50/50"));
+  // The demo's mixed_precision auto decides from the device's compute capability.
+  EXPECT_THAT(r.out, HasSubstr("train_step: mixed_precision auto: "));
+  EXPECT_THAT(r.out, HasSubstr(" (compute capability "));
   EXPECT_THAT(r.out, HasSubstr("peak mem "));
   EXPECT_THAT(r.out, HasSubstr("last validation (step 50): PSNR"));
   EXPECT_TRUE(fs::exists(experiments / "gpu/checkpoints/checkpoint_step_000050.pth"));
