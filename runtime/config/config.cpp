@@ -1288,9 +1288,8 @@ const KeyTable<TrainConfig>& train_table() {
                 put<&TC::training, &TR::ema_decay>),
           Choice("TRAINING.mixed_precision", "off", {"off", "auto", "bf16", "fp16"},
                  "Autocast: bf16 (CPU or GPU; 1.5x the demo's steps/s on an AMX-BF16 CPU, slower "
-                 "where bf16 is emulated), fp16 (CUDA only, with loss scaling), off, or auto: bf16 "
-                 "where the device computes it natively (AVX512-BF16 or AMX-BF16 CPUs, CUDA "
-                 "compute capability 8.0 on), else off.",
+                 "on other CPUs), fp16 (CUDA only, with loss scaling), off, or auto: bf16 where "
+                 "it pays (CPUs with AMX-BF16, CUDA compute capability 8.0 on), else off.",
                  put<&TC::training, &TR::mixed_precision>),
           Int("TRAINING.seed", "0", closed(0, 4294967295.0),
               "Seed of sampling, augmentation and initialisation: same seed, same run.",

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "common/errors.h"
 
@@ -126,29 +127,49 @@ std::string cpu_native_bf16() {
 #endif
 }
 
-Precision auto_precision(bool is_cuda, int cuda_major, const std::string& cpu_bf16) {
-  if (is_cuda) return cuda_major >= 8 ? Precision::kBf16 : Precision::kOff;
-  return cpu_bf16.empty() ? Precision::kOff : Precision::kBf16;
+PrecisionChoice auto_precision(bool is_cuda, int cuda_major, int cuda_minor,
+                               const std::string& cpu_bf16) {
+  PrecisionChoice c;
+  if (is_cuda) {
+    c.precision = cuda_major >= 8 ? Precision::kBf16 : Precision::kOff;
+    c.why = "compute capability " + std::to_string(cuda_major) + "." + std::to_string(cuda_minor) +
+            (cuda_major >= 8 ? ": bf16 is native" : ": bf16 is native from 8.0 (Ampere) on");
+  } else if (cpu_bf16.find("AMX-BF16") != std::string::npos) {
+    c.precision = Precision::kBf16;
+    c.why = "this CPU has " + cpu_bf16;
+  } else if (!cpu_bf16.empty()) {
+    c.why = "this CPU has " + cpu_bf16 + " but not AMX-BF16, where bf16 trains slower than float32";
+  } else {
+    c.why = "this CPU has neither AVX512-BF16 nor AMX-BF16";
+  }
+  return c;
 }
 
 Precision resolve_precision(const std::string& name, const c10::Device& device, std::string& why) {
   why.clear();
   if (name != "auto") return parse_precision(name);
-  if (device.is_cuda()) {
-    int major = 0;
+  int major = 0, minor = 0;
 #if VSR_WITH_CUDA
+  if (device.is_cuda()) {
     const int index = device.has_index() ? device.index() : c10::cuda::current_device();
     major = at::cuda::getDeviceProperties(index)->major;
-    const int minor = at::cuda::getDeviceProperties(index)->minor;
-    why = "compute capability " + std::to_string(major) + "." + std::to_string(minor) +
-          (major >= 8 ? ": bf16 is native" : ": bf16 is not native before 8.0 (Ampere)");
-#endif
-    return auto_precision(true, major, "");
+    minor = at::cuda::getDeviceProperties(index)->minor;
   }
-  const std::string features = cpu_native_bf16();
-  why = features.empty() ? "this CPU has neither AVX512-BF16 nor AMX-BF16"
-                         : "this CPU has " + features;
-  return auto_precision(false, 0, features);
+#endif
+  PrecisionChoice c =
+      auto_precision(device.is_cuda(), major, minor, device.is_cuda() ? "" : cpu_native_bf16());
+  why = std::move(c.why);
+  return c.precision;
+}
+
+std::string slow_cpu_bf16(const c10::Device& device, Precision precision,
+                          const std::string& cpu_bf16) {
+  if (!device.is_cpu() || precision != Precision::kBf16) return "";
+  const PrecisionChoice c = auto_precision(false, 0, 0, cpu_bf16);
+  if (c.precision == Precision::kBf16) return "";
+  return "on a CPU without AMX-BF16 (" + c.why +
+         "): expect it slower than float32, or without AVX-512 a failing convolution; "
+         "auto picks float32 here";
 }
 
 bool cuda_available() { return torch::cuda::is_available(); }

@@ -41,20 +41,33 @@ Precision parse_precision(const std::string& name);
 const char* precision_name(Precision p);
 
 // The native bf16 instructions of this CPU that the OS has enabled: "AVX512-BF16", "AMX-BF16",
-// both ("AVX512-BF16, AMX-BF16") or "" (none, or not an x86-64 CPU). Without them LibTorch
-// emulates bf16 in float32 and a bf16 step runs slower than a float32 one.
+// both ("AVX512-BF16, AMX-BF16") or "" (none, or not an x86-64 CPU).
 std::string cpu_native_bf16();
 
-// What `mixed_precision: auto` picks: bf16 where the device computes it natively (a CPU with
-// `cpu_bf16` features, from cpu_native_bf16(); a CUDA device of compute capability 8.0 or
-// later, Ampere on), otherwise off. Never fp16: it needs loss scaling and can overflow, so it
-// is only used when asked for. `cuda_major` is the device's compute capability (0: not CUDA).
-Precision auto_precision(bool is_cuda, int cuda_major, const std::string& cpu_bf16);
+// What `mixed_precision: auto` picks, and why in words.
+struct PrecisionChoice {
+  Precision precision = Precision::kOff;
+  std::string why;  // e.g. "this CPU has AVX512-BF16, AMX-BF16"
+};
 
-// A precision name of the config resolved on `device`: "auto" through auto_precision (with the
-// reason in `why`, e.g. "this CPU has AVX512-BF16, AMX-BF16"), anything else through
-// parse_precision (`why` left empty).
+// auto on a device: bf16 where it pays, otherwise off. On a CPU that is where `cpu_bf16`
+// (cpu_native_bf16()) has AMX-BF16: with AVX512-BF16 alone LibTorch's oneDNN ran the demo's step
+// in bf16 at 0.77x its float32 speed, and without either it emulates bf16 (0.33x with AVX-512,
+// no bf16 convolution at all with AVX2 in LibTorch 1.13; tests/bench/README.md). On CUDA it is
+// compute capability 8.0 (Ampere) on. Never fp16: it needs loss scaling and can overflow, so it
+// is only used when asked for. `cuda_major`/`cuda_minor`: the device's capability when is_cuda.
+PrecisionChoice auto_precision(bool is_cuda, int cuda_major, int cuda_minor,
+                               const std::string& cpu_bf16);
+
+// A precision name of the config resolved on `device`: "auto" through auto_precision (with its
+// reason in `why`), anything else through parse_precision (`why` left empty).
 Precision resolve_precision(const std::string& name, const c10::Device& device, std::string& why);
+
+// For bf16 asked for by name on a CPU where auto would not pick it: why it runs slowly there
+// (or fails: LibTorch 1.13's oneDNN has no bf16 convolution without AVX-512), to follow
+// "mixed_precision bf16" in a warning; "" elsewhere. `cpu_bf16`: cpu_native_bf16().
+std::string slow_cpu_bf16(const c10::Device& device, Precision precision,
+                          const std::string& cpu_bf16);
 
 // "auto" (CUDA when available, else CPU) | "cpu" | "cuda" | "cuda:N". Throws ConfigError
 // when CUDA is requested and unavailable, or for an unknown name.

@@ -45,7 +45,8 @@ StageSchema UpscaleStage::schema() {
       .choices({"ema", "model"})
       .optional("precision", ParamType::kString, "off",
                 "autocast of the forward pass: off (float32), bf16 (CPU or CUDA), fp16 (CUDA "
-                "only) or auto (bf16 where the device computes it natively, else off)")
+                "only) or auto (bf16 on a CPU with AMX-BF16 or CUDA from compute capability 8.0, "
+                "else off)")
       .choices({"off", "auto", "bf16", "fp16"})
       .check("fp16 runs on CUDA", [](const json& p, ParamProblems& out) {
         if (p.at("precision") == "fp16" && p.at("device") == "cpu")
@@ -97,6 +98,9 @@ void UpscaleStage::open() {
     if (m.precision_name == "auto") {
       std::cout << "upscale: precision auto: " << precision_name(m.precision) << " (" << why << ")"
                 << std::endl;
+    } else if (const std::string slow = slow_cpu_bf16(m.run.device, m.precision, cpu_native_bf16());
+               !slow.empty()) {
+      std::cerr << "upscale: warning: precision bf16 " << slow << std::endl;
     }
     if (m.precision == Precision::kFp16 && !m.run.device.is_cuda()) {
       throw RunError(kFp16OnCpu);  // only when CUDA went away since the spec was checked

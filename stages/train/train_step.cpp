@@ -191,8 +191,8 @@ StageSchema TrainStepStage::schema() {
       .at_least(1)
       .shared()
       .optional("mixed_precision", ParamType::kString, "off",
-                "off, bf16, fp16 (CUDA only) or auto (bf16 where the device computes it "
-                "natively, else off)")
+                "off, bf16, fp16 (CUDA only) or auto (bf16 on a CPU with AMX-BF16 or CUDA from "
+                "compute capability 8.0, else off)")
       .choices({"off", "auto", "bf16", "fp16"})
       .optional("seed", ParamType::kInt, 0, "weight initialisation seed")
       .shared()
@@ -329,6 +329,9 @@ void TrainStepStage::open() {
     if (s.precision_name == "auto") {
       std::cout << "train_step: mixed_precision auto: " << precision_name(s.precision) << " ("
                 << why << ")" << std::endl;
+    } else if (const std::string slow = slow_cpu_bf16(*s.device, s.precision, cpu_native_bf16());
+               !slow.empty()) {
+      std::cerr << "train_step: warning: mixed_precision bf16 " << slow << std::endl;
     }
     if (s.precision == Precision::kFp16 && !s.device->is_cuda()) {
       // Only when CUDA went away since the spec was checked.

@@ -466,16 +466,14 @@ TEST_F(UpscaleCommandTest, FolderInVideoOutAndVideoInFolderOut) {
   EXPECT_THAT(r.out, HasSubstr("EMA weights, bf16)"));
   expect_video(root_ / "fps/lr_x2.avi", 5, 12);
 
-  // --precision auto: bf16 where this CPU computes it natively, else off; the same frames as
-  // the run that names the choice.
+  // --precision auto: bf16 on a CPU with AMX-BF16, else off; the same frames as the run that
+  // names the choice.
   r = upscale("clip.mp4", "frames_x2",
               " --device cpu --threads 1 --cut-threshold 0 --precision auto");
   ASSERT_EQ(r.code, 0) << r.out;
-  const std::string features = cpu_native_bf16();
-  const std::string picked = features.empty() ? "off" : "bf16";
-  EXPECT_THAT(r.out,
-              HasSubstr("upscale: precision auto: " + picked + " (this CPU has " +
-                        (features.empty() ? "neither AVX512-BF16 nor AMX-BF16" : features) + ")"));
+  const PrecisionChoice here = auto_precision(false, 0, 0, cpu_native_bf16());
+  const std::string picked = precision_name(here.precision);
+  EXPECT_THAT(r.out, HasSubstr("upscale: precision auto: " + picked + " (" + here.why + ")"));
   EXPECT_THAT(r.out, ::testing::Not(HasSubstr("scene cut")));
   const auto names = entries(root_ / "frames_x2");
   ASSERT_EQ(names.size(), 20u);

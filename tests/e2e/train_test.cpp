@@ -285,14 +285,11 @@ TEST_F(TrainRun, DecodingBetweenMicroBatchesOrBesideThemTrainsTheSameWeights) {
 }
 
 TEST_F(TrainRun, MixedPrecisionAutoSaysWhatItPickedAndTrainsAsThatChoiceDoes) {
-  // auto is bf16 on a CPU with native bf16 and off on one without: the same weights, bit for
-  // bit, as the run that names the choice, and one line (also in train.log) that says why.
-  const std::string features = cpu_native_bf16();
-  const std::string picked = features.empty() ? "off" : "bf16";
-  const std::string line = "train_step: mixed_precision auto: " + picked + " (" +
-                           (features.empty() ? "this CPU has neither AVX512-BF16 nor AMX-BF16"
-                                             : "this CPU has " + features) +
-                           ")";
+  // auto is bf16 on a CPU with AMX-BF16 and off on others: the same weights, bit for bit, as
+  // the run that names the choice, and one line (also in train.log) that says why.
+  const PrecisionChoice here = auto_precision(false, 0, 0, cpu_native_bf16());
+  const std::string picked = precision_name(here.precision);
+  const std::string line = "train_step: mixed_precision auto: " + picked + " (" + here.why + ")";
   for (const std::string& precision : {std::string("auto"), picked}) {
     std::string out;
     const std::string name = "precision_" + precision;
@@ -302,6 +299,8 @@ TEST_F(TrainRun, MixedPrecisionAutoSaysWhatItPickedAndTrainsAsThatChoiceDoes) {
         0)
         << out;
     EXPECT_EQ(out.find(line) != std::string::npos, precision == "auto") << out;
+    // bf16 where auto picks it has nothing to warn about.
+    EXPECT_THAT(out, Not(HasSubstr("train_step: warning: mixed_precision bf16")));
     EXPECT_EQ(
         file_text(checkpoints(name).parent_path() / "train.log").find(line) != std::string::npos,
         precision == "auto");

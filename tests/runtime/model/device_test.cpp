@@ -64,24 +64,46 @@ TEST(DeviceTest, AutocastGuardSetsAndRestores) {
   EXPECT_FALSE(current_autocast_state().cpu_enabled);
 }
 
-TEST(DeviceTest, AutoPrecisionIsBf16WhereTheDeviceComputesItNativelyAndNeverFp16) {
-  EXPECT_EQ(auto_precision(false, 0, ""), Precision::kOff);
-  EXPECT_EQ(auto_precision(false, 0, "AVX512-BF16"), Precision::kBf16);
-  EXPECT_EQ(auto_precision(false, 0, "AMX-BF16"), Precision::kBf16);
-  EXPECT_EQ(auto_precision(true, 7, "AVX512-BF16, AMX-BF16"), Precision::kOff);  // Volta, Turing
-  EXPECT_EQ(auto_precision(true, 8, ""), Precision::kBf16);                      // Ampere
-  EXPECT_EQ(auto_precision(true, 9, ""), Precision::kBf16);                      // Hopper
+TEST(DeviceTest, AutoPrecisionIsBf16WhereItPaysAndNeverFp16) {
+  auto expect = [](const PrecisionChoice& c, Precision p, const std::string& why) {
+    EXPECT_EQ(c.precision, p) << why;
+    EXPECT_EQ(c.why, why);
+  };
+  expect(auto_precision(false, 0, 0, ""), Precision::kOff,
+         "this CPU has neither AVX512-BF16 nor AMX-BF16");
+  expect(auto_precision(false, 0, 0, "AVX512-BF16"), Precision::kOff,
+         "this CPU has AVX512-BF16 but not AMX-BF16, where bf16 trains slower than float32");
+  expect(auto_precision(false, 0, 0, "AMX-BF16"), Precision::kBf16, "this CPU has AMX-BF16");
+  expect(auto_precision(false, 0, 0, "AVX512-BF16, AMX-BF16"), Precision::kBf16,
+         "this CPU has AVX512-BF16, AMX-BF16");
+  expect(auto_precision(true, 7, 5, "AVX512-BF16, AMX-BF16"), Precision::kOff,  // Turing
+         "compute capability 7.5: bf16 is native from 8.0 (Ampere) on");
+  expect(auto_precision(true, 8, 6, ""), Precision::kBf16,  // Ampere
+         "compute capability 8.6: bf16 is native");
+  expect(auto_precision(true, 9, 0, ""), Precision::kBf16,
+         "compute capability 9.0: bf16 is native");
 
   std::string why = "stale";
   EXPECT_EQ(resolve_precision("bf16", c10::Device(c10::kCPU), why), Precision::kBf16);
   EXPECT_EQ(why, "");
   EXPECT_EQ(resolve_precision("off", c10::Device(c10::kCPU), why), Precision::kOff);
   EXPECT_THROW(resolve_precision("fp8", c10::Device(c10::kCPU), why), ConfigError);
-  const std::string features = cpu_native_bf16();
-  EXPECT_EQ(resolve_precision("auto", c10::Device(c10::kCPU), why),
-            features.empty() ? Precision::kOff : Precision::kBf16);
-  EXPECT_EQ(why, features.empty() ? "this CPU has neither AVX512-BF16 nor AMX-BF16"
-                                  : "this CPU has " + features);
+  const PrecisionChoice here = auto_precision(false, 0, 0, cpu_native_bf16());
+  EXPECT_EQ(resolve_precision("auto", c10::Device(c10::kCPU), why), here.precision);
+  EXPECT_EQ(why, here.why);
+}
+
+TEST(DeviceTest, Bf16ByNameWarnsOnlyOnACpuWhereAutoWouldNotPickIt) {
+  const c10::Device cpu(c10::kCPU);
+  EXPECT_EQ(slow_cpu_bf16(cpu, Precision::kBf16, "AMX-BF16"), "");
+  EXPECT_EQ(slow_cpu_bf16(cpu, Precision::kOff, ""), "");
+  EXPECT_EQ(slow_cpu_bf16(c10::Device(c10::kCUDA, 0), Precision::kBf16, ""), "");
+  EXPECT_EQ(slow_cpu_bf16(cpu, Precision::kBf16, "AVX512-BF16"),
+            "on a CPU without AMX-BF16 (this CPU has AVX512-BF16 but not AMX-BF16, where bf16 "
+            "trains slower than float32): expect it slower than float32, or without AVX-512 a "
+            "failing convolution; auto picks float32 here");
+  EXPECT_THAT(slow_cpu_bf16(cpu, Precision::kBf16, ""),
+              testing::HasSubstr("(this CPU has neither AVX512-BF16 nor AMX-BF16)"));
 }
 
 // The kernel lists a CPU feature in /proc/cpuinfo only when it also enables its registers, so
