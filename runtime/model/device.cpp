@@ -20,6 +20,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #if VSR_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -79,7 +83,7 @@ Precision parse_precision(const std::string& name) {
   if (name == "off") return Precision::kOff;
   if (name == "bf16") return Precision::kBf16;
   if (name == "fp16") return Precision::kFp16;
-  throw ConfigError("mixed_precision: expected off, bf16 or fp16, found '" + name + "'");
+  throw ConfigError("mixed_precision: expected off, auto, bf16 or fp16, found '" + name + "'");
 }
 
 const char* precision_name(Precision p) {
@@ -93,6 +97,20 @@ const char* precision_name(Precision p) {
   }
   return "?";
 }
+
+#if defined(__x86_64__) || defined(__i386__)
+// Linux (5.16 on) lets a process use the AMX tile data only after it asks with arch_prctl, which
+// oneDNN does too; a sandbox may refuse it. Elsewhere XCR0 alone decides.
+bool amx_permitted() {
+#if defined(__linux__) && defined(__x86_64__)
+  constexpr long kArchReqXcompPerm = 0x1023;
+  constexpr long kXfeatureXtileData = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtileData) == 0;
+#else
+  return true;
+#endif
+}
+#endif
 
 std::string cpu_native_bf16() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -118,7 +136,7 @@ std::string cpu_native_bf16() {
   }
   std::string found;
   if (avx512f && avx512_bf16 && (xcr0 & kAvx512State) == kAvx512State) found = "AVX512-BF16";
-  if (amx_bf16 && (xcr0 & kAmxState) == kAmxState) {
+  if (amx_bf16 && (xcr0 & kAmxState) == kAmxState && amx_permitted()) {
     found += found.empty() ? "AMX-BF16" : ", AMX-BF16";
   }
   return found;
@@ -138,7 +156,7 @@ PrecisionChoice auto_precision(bool is_cuda, int cuda_major, int cuda_minor,
     c.precision = Precision::kBf16;
     c.why = "this CPU has " + cpu_bf16;
   } else if (!cpu_bf16.empty()) {
-    c.why = "this CPU has " + cpu_bf16 + " but not AMX-BF16, where bf16 trains slower than float32";
+    c.why = "this CPU has " + cpu_bf16 + " but not AMX-BF16, where bf16 runs slower than float32";
   } else {
     c.why = "this CPU has neither AVX512-BF16 nor AMX-BF16";
   }

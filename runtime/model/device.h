@@ -33,15 +33,17 @@ torch::optim::OptimizerParamState* optimizer_param_state(torch::optim::Optimizer
 void set_optimizer_param_state(torch::optim::Optimizer& optimizer, const at::Tensor& param,
                                std::unique_ptr<torch::optim::OptimizerParamState> state);
 
-// Mixed-precision mode from the config (`mixed_precision: off|bf16|fp16`).
+// Mixed-precision mode from the config (`mixed_precision: off|bf16|fp16`; `auto` resolves to one
+// of them on the device, resolve_precision).
 enum class Precision { kOff, kBf16, kFp16 };
 
 // "off" | "bf16" | "fp16" -> Precision; anything else throws ConfigError listing the choices.
 Precision parse_precision(const std::string& name);
 const char* precision_name(Precision p);
 
-// The native bf16 instructions of this CPU that the OS has enabled: "AVX512-BF16", "AMX-BF16",
-// both ("AVX512-BF16, AMX-BF16") or "" (none, or not an x86-64 CPU).
+// The native bf16 instructions of this CPU that the OS has enabled (and, for AMX, lets this
+// process use): "AVX512-BF16", "AMX-BF16", both ("AVX512-BF16, AMX-BF16") or "" (none, or not an
+// x86 CPU).
 std::string cpu_native_bf16();
 
 // What `mixed_precision: auto` picks, and why in words.

@@ -330,7 +330,7 @@ void TrainStepStage::open() {
       std::cout << "train_step: mixed_precision auto: " << precision_name(s.precision) << " ("
                 << why << ")" << std::endl;
     } else if (const std::string slow = slow_cpu_bf16(*s.device, s.precision, cpu_native_bf16());
-               !slow.empty()) {
+               !slow.empty() && s.dist.rank == 0) {  // once, as the auto line (muted on others)
       std::cerr << "train_step: warning: mixed_precision bf16 " << slow << std::endl;
     }
     if (s.precision == Precision::kFp16 && !s.device->is_cuda()) {

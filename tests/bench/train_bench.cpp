@@ -6,7 +6,7 @@
 // tests/bench/README.md.
 //
 //   train_bench [--steps 60] [--crop 96] [--batch 4] [--channels 16] [--blocks 2]
-//               [--device cpu|cuda|auto] [--precision off|bf16|fp16] [--channels-last
+//               [--device cpu|cuda|auto] [--precision off|auto|bf16|fp16] [--channels-last
 //               auto|true|false] [--workers 2] [--cache-mb 0] [--pause-data auto|on|off]
 //               [--data-root DIR]
 // The real feed runs a fifth time with TRAINING.pause_data off (decode beside the step), to
@@ -52,7 +52,7 @@ struct Options {
   int channels = 16;
   int blocks = 2;
   std::string device = "cpu";
-  std::string precision = "off";       // TRAINING.mixed_precision: off, bf16, fp16 (CUDA)
+  std::string precision = "off";       // TRAINING.mixed_precision: off, auto, bf16, fp16
   std::string channels_last = "auto";  // MODEL.channels_last: auto, true, false
   int workers = 2;                     // DATA.num_workers
   long long cache_mb = 0;              // DATA.cache_mb
@@ -280,7 +280,7 @@ int main(int argc, char** argv) {
     std::cout
         << "usage: train_bench [--steps 60] [--crop 96] [--batch 4] [--channels 16] "
            "[--blocks 2] [--device cpu|cuda|auto]\n"
-           "                   [--precision off|bf16|fp16] [--channels-last auto|true|false]\n"
+           "                   [--precision off|auto|bf16|fp16] [--channels-last auto|true|false]\n"
            "                   [--workers 2] [--cache-mb 0] [--pause-data auto|on|off] "
            "[--data-root DIR]\n"
            "  times --steps optimizer steps of configs/demo.yaml's train_step fed by the "

@@ -464,6 +464,12 @@ TEST_F(UpscaleCommandTest, FolderInVideoOutAndVideoInFolderOut) {
   r = upscale("lr", "fps/lr_x2.avi", " --fps 12 --device cpu --threads 1 --precision bf16");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("EMA weights, bf16)"));
+  // bf16 by name warns exactly where auto would not pick it (a CPU without AMX-BF16).
+  const std::string slow =
+      slow_cpu_bf16(c10::Device(c10::kCPU), Precision::kBf16, cpu_native_bf16());
+  EXPECT_EQ(r.out.find("upscale: warning: precision bf16 " + slow) != std::string::npos,
+            !slow.empty())
+      << r.out;
   expect_video(root_ / "fps/lr_x2.avi", 5, 12);
 
   // --precision auto: bf16 on a CPU with AMX-BF16, else off; the same frames as the run that
