@@ -9,7 +9,9 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -145,16 +147,33 @@ std::string cpu_native_bf16() {
 #endif
 }
 
+std::string onednn_amx_cap() {
+  for (const char* name : {"ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"}) {  // oneDNN's order
+    const char* value = std::getenv(name);
+    if (value == nullptr || *value == '\0') continue;
+    std::string isa(value);
+    for (char& ch : isa) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (isa == "ALL" || isa == "DEFAULT" || isa.find("AMX") != std::string::npos) return "";
+    return std::string(name) + "=" + value;
+  }
+  return "";
+}
+
 PrecisionChoice auto_precision(bool is_cuda, int cuda_major, int cuda_minor,
-                               const std::string& cpu_bf16) {
+                               const std::string& cpu_bf16, const std::string& amx_cap) {
   PrecisionChoice c;
   if (is_cuda) {
     c.precision = cuda_major >= 8 ? Precision::kBf16 : Precision::kOff;
     c.why = "compute capability " + std::to_string(cuda_major) + "." + std::to_string(cuda_minor) +
             (cuda_major >= 8 ? ": bf16 is native" : ": bf16 is native from 8.0 (Ampere) on");
   } else if (cpu_bf16.find("AMX-BF16") != std::string::npos) {
-    c.precision = Precision::kBf16;
-    c.why = "this CPU has " + cpu_bf16;
+    if (amx_cap.empty()) {
+      c.precision = Precision::kBf16;
+      c.why = "this CPU has " + cpu_bf16;
+    } else {
+      c.why = "this CPU has " + cpu_bf16 + ", but " + amx_cap +
+              " keeps oneDNN off AMX, where bf16 runs slower than float32";
+    }
   } else if (!cpu_bf16.empty()) {
     c.why = "this CPU has " + cpu_bf16 + " but not AMX-BF16, where bf16 runs slower than float32";
   } else {
@@ -174,18 +193,18 @@ Precision resolve_precision(const std::string& name, const c10::Device& device, 
     minor = at::cuda::getDeviceProperties(index)->minor;
   }
 #endif
-  PrecisionChoice c =
-      auto_precision(device.is_cuda(), major, minor, device.is_cuda() ? "" : cpu_native_bf16());
+  PrecisionChoice c = auto_precision(device.is_cuda(), major, minor,
+                                     device.is_cuda() ? "" : cpu_native_bf16(), onednn_amx_cap());
   why = std::move(c.why);
   return c.precision;
 }
 
 std::string slow_cpu_bf16(const c10::Device& device, Precision precision,
-                          const std::string& cpu_bf16) {
+                          const std::string& cpu_bf16, const std::string& amx_cap) {
   if (!device.is_cpu() || precision != Precision::kBf16) return "";
-  const PrecisionChoice c = auto_precision(false, 0, 0, cpu_bf16);
+  const PrecisionChoice c = auto_precision(false, 0, 0, cpu_bf16, amx_cap);
   if (c.precision == Precision::kBf16) return "";
-  return "on a CPU without AMX-BF16 (" + c.why +
+  return "here (" + c.why +
          "): expect it slower than float32, or without AVX-512 a failing convolution; "
          "auto picks float32 here";
 }

@@ -52,14 +52,21 @@ struct PrecisionChoice {
   std::string why;  // e.g. "this CPU has AVX512-BF16, AMX-BF16"
 };
 
+// When ONEDNN_MAX_CPU_ISA (or DNNL_MAX_CPU_ISA) holds oneDNN to an instruction set without AMX
+// (e.g. AVX512_CORE_BF16): "ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16"; "" when unset, ALL, DEFAULT
+// or an AMX set.
+std::string onednn_amx_cap();
+
 // auto on a device: bf16 where it pays, otherwise off. On a CPU that is where `cpu_bf16`
 // (cpu_native_bf16()) has AMX-BF16: with AVX512-BF16 alone LibTorch's oneDNN ran the demo's step
 // in bf16 at 0.77x its float32 speed, and without either it emulates bf16 (0.33x with AVX-512,
 // no bf16 convolution at all with AVX2 in LibTorch 1.13; tests/bench/README.md). On CUDA it is
 // compute capability 8.0 (Ampere) on. Never fp16: it needs loss scaling and can overflow, so it
-// is only used when asked for. `cuda_major`/`cuda_minor`: the device's capability when is_cuda.
+// is only used when asked for. `cuda_major`/`cuda_minor`: the device's capability when is_cuda;
+// `amx_cap` (onednn_amx_cap()) not empty: oneDNN may not use AMX, so it does not count.
 PrecisionChoice auto_precision(bool is_cuda, int cuda_major, int cuda_minor,
-                               const std::string& cpu_bf16);
+                               const std::string& cpu_bf16,
+                               const std::string& amx_cap = onednn_amx_cap());
 
 // A precision name of the config resolved on `device`: "auto" through auto_precision (with its
 // reason in `why`), anything else through parse_precision (`why` left empty).
@@ -69,7 +76,8 @@ Precision resolve_precision(const std::string& name, const c10::Device& device, 
 // (or fails: LibTorch 1.13's oneDNN has no bf16 convolution without AVX-512), to follow
 // "mixed_precision bf16" in a warning; "" elsewhere. `cpu_bf16`: cpu_native_bf16().
 std::string slow_cpu_bf16(const c10::Device& device, Precision precision,
-                          const std::string& cpu_bf16);
+                          const std::string& cpu_bf16,
+                          const std::string& amx_cap = onednn_amx_cap());
 
 // "auto" (CUDA when available, else CPU) | "cpu" | "cuda" | "cuda:N". Throws ConfigError
 // when CUDA is requested and unavailable, or for an unknown name.

@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include "common/errors.h"
 
@@ -69,13 +71,17 @@ TEST(DeviceTest, AutoPrecisionIsBf16WhereItPaysAndNeverFp16) {
     EXPECT_EQ(c.precision, p) << why;
     EXPECT_EQ(c.why, why);
   };
-  expect(auto_precision(false, 0, 0, ""), Precision::kOff,
+  expect(auto_precision(false, 0, 0, "", ""), Precision::kOff,
          "this CPU has neither AVX512-BF16 nor AMX-BF16");
-  expect(auto_precision(false, 0, 0, "AVX512-BF16"), Precision::kOff,
+  expect(auto_precision(false, 0, 0, "AVX512-BF16", ""), Precision::kOff,
          "this CPU has AVX512-BF16 but not AMX-BF16, where bf16 runs slower than float32");
-  expect(auto_precision(false, 0, 0, "AMX-BF16"), Precision::kBf16, "this CPU has AMX-BF16");
-  expect(auto_precision(false, 0, 0, "AVX512-BF16, AMX-BF16"), Precision::kBf16,
+  expect(auto_precision(false, 0, 0, "AMX-BF16", ""), Precision::kBf16, "this CPU has AMX-BF16");
+  expect(auto_precision(false, 0, 0, "AVX512-BF16, AMX-BF16", ""), Precision::kBf16,
          "this CPU has AVX512-BF16, AMX-BF16");
+  expect(auto_precision(false, 0, 0, "AVX512-BF16, AMX-BF16", "ONEDNN_MAX_CPU_ISA=AVX2"),
+         Precision::kOff,
+         "this CPU has AVX512-BF16, AMX-BF16, but ONEDNN_MAX_CPU_ISA=AVX2 keeps oneDNN off AMX, "
+         "where bf16 runs slower than float32");
   expect(auto_precision(true, 7, 5, "AVX512-BF16, AMX-BF16"), Precision::kOff,  // Turing
          "compute capability 7.5: bf16 is native from 8.0 (Ampere) on");
   expect(auto_precision(true, 8, 6, ""), Precision::kBf16,  // Ampere
@@ -95,15 +101,47 @@ TEST(DeviceTest, AutoPrecisionIsBf16WhereItPaysAndNeverFp16) {
 
 TEST(DeviceTest, Bf16ByNameWarnsOnlyOnACpuWhereAutoWouldNotPickIt) {
   const c10::Device cpu(c10::kCPU);
-  EXPECT_EQ(slow_cpu_bf16(cpu, Precision::kBf16, "AMX-BF16"), "");
-  EXPECT_EQ(slow_cpu_bf16(cpu, Precision::kOff, ""), "");
-  EXPECT_EQ(slow_cpu_bf16(c10::Device(c10::kCUDA, 0), Precision::kBf16, ""), "");
-  EXPECT_EQ(slow_cpu_bf16(cpu, Precision::kBf16, "AVX512-BF16"),
-            "on a CPU without AMX-BF16 (this CPU has AVX512-BF16 but not AMX-BF16, where bf16 "
+  EXPECT_EQ(slow_cpu_bf16(cpu, Precision::kBf16, "AMX-BF16", ""), "");
+  EXPECT_EQ(slow_cpu_bf16(cpu, Precision::kOff, "", ""), "");
+  EXPECT_EQ(slow_cpu_bf16(c10::Device(c10::kCUDA, 0), Precision::kBf16, "", ""), "");
+  EXPECT_THAT(slow_cpu_bf16(cpu, Precision::kBf16, "AMX-BF16", "DNNL_MAX_CPU_ISA=avx512_core"),
+              testing::HasSubstr("but DNNL_MAX_CPU_ISA=avx512_core keeps oneDNN off AMX"));
+  EXPECT_EQ(slow_cpu_bf16(cpu, Precision::kBf16, "AVX512-BF16", ""),
+            "here (this CPU has AVX512-BF16 but not AMX-BF16, where bf16 "
             "runs slower than float32): expect it slower than float32, or without AVX-512 a "
             "failing convolution; auto picks float32 here");
-  EXPECT_THAT(slow_cpu_bf16(cpu, Precision::kBf16, ""),
+  EXPECT_THAT(slow_cpu_bf16(cpu, Precision::kBf16, "", ""),
               testing::HasSubstr("(this CPU has neither AVX512-BF16 nor AMX-BF16)"));
+}
+
+TEST(DeviceTest, AnIsaCapOfOneDnnBelowAmxKeepsAutoOffAmx) {
+  auto with = [](const char* onednn, const char* dnnl) {
+    for (auto [name, value] :
+         {std::pair{"ONEDNN_MAX_CPU_ISA", onednn}, std::pair{"DNNL_MAX_CPU_ISA", dnnl}}) {
+      if (value == nullptr) {
+        unsetenv(name);
+      } else {
+        setenv(name, value, 1);
+      }
+    }
+    return onednn_amx_cap();
+  };
+  const char* saved_onednn = std::getenv("ONEDNN_MAX_CPU_ISA");
+  const char* saved_dnnl = std::getenv("DNNL_MAX_CPU_ISA");
+  const std::string keep_onednn = saved_onednn ? saved_onednn : "";
+  const std::string keep_dnnl = saved_dnnl ? saved_dnnl : "";
+  EXPECT_EQ(with(nullptr, nullptr), "");
+  EXPECT_EQ(with("AVX512_CORE_BF16", nullptr), "ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16");
+  EXPECT_EQ(with(nullptr, "avx2"), "DNNL_MAX_CPU_ISA=avx2");
+  EXPECT_EQ(with("avx512_core_amx", "AVX2"), "");  // ONEDNN_ first, as oneDNN reads them
+  EXPECT_EQ(with("ALL", nullptr), "");
+  EXPECT_EQ(with("default", nullptr), "");
+  EXPECT_EQ(with("", "AVX512_CORE"), "DNNL_MAX_CPU_ISA=AVX512_CORE");
+  // resolve_precision reads it: with the cap, auto is off even on an AMX CPU.
+  with("AVX512_CORE_BF16", nullptr);
+  std::string why;
+  EXPECT_EQ(resolve_precision("auto", c10::Device(c10::kCPU), why), Precision::kOff);
+  with(saved_onednn ? keep_onednn.c_str() : nullptr, saved_dnnl ? keep_dnnl.c_str() : nullptr);
 }
 
 // The kernel lists a CPU feature in /proc/cpuinfo only when it also enables its registers, so
