@@ -399,21 +399,26 @@ TEST_F(TrainRun, ATimeBudgetEndsTheRunCompleteAndAResumedRunContinuesIt) {
   // Resumed with the same budget: nothing left.
   out.clear();
   ASSERT_EQ(run_binary("run " + args("budget", 100000, budget) + " --resume auto", &out), 0) << out;
-  EXPECT_THAT(out,
-              HasSubstr("has trained 0.1 min, and the run's time budget is 0.1 min: it is "
-                        "complete, nothing left to train (raise TRAINING.time_budget_minutes"));
-  // A larger budget trains on from the checkpoint's time: 3 s more.
+  EXPECT_THAT(out, HasSubstr(", and the run's time budget is 0.1 min: it is complete, nothing "
+                             "left to train (raise TRAINING.time_budget_minutes"));
+  // A larger budget trains on from the checkpoint's time: at least 3 s more than it holds (a
+  // loaded machine may have overrun the 3 s by a slow last step, validation and the save).
+  std::string more_minutes;
+  for (const char* m : {"0.1", "0.15", "0.2", "0.3", "0.5", "1"}) {
+    more_minutes = m;
+    if (std::stod(more_minutes) * 60 >= c.train_time_s + 3.0) break;
+  }
   out.clear();
   std::vector<std::string> more = budget;
-  more.back() = "TRAINING.time_budget_minutes=0.1";
+  more.back() = "TRAINING.time_budget_minutes=" + more_minutes;
   ASSERT_EQ(run_binary("run " + args("budget", 100000, more) + " --resume auto", &out), 0) << out;
-  EXPECT_THAT(out, HasSubstr("TRAINING.time_budget_minutes: 0.05 -> 0.1"));
+  EXPECT_THAT(out, HasSubstr("TRAINING.time_budget_minutes: 0.05 -> " + more_minutes));
   const auto after = list_step_checkpoints(checkpoints("budget"));
   ASSERT_FALSE(after.empty());
   EXPECT_GT(after.back().first, step);
   const CheckpointData d = load_checkpoint(after.back().second);
-  EXPECT_GE(d.train_time_s, 6.0);
-  EXPECT_LT(d.train_time_s, c.train_time_s + 30.0);
+  EXPECT_GE(d.train_time_s, std::stod(more_minutes) * 60);
+  EXPECT_LT(d.train_time_s, c.train_time_s + 60.0);
 }
 
 TEST_F(TrainRun, KilledAtRandomMomentsEveryCheckpointLoadsAndTheRerunCleansUp) {
