@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -207,6 +208,21 @@ std::string slow_cpu_bf16(const c10::Device& device, Precision precision,
   return "here (" + c.why +
          "): expect it slower than float32, or without AVX-512 a failing convolution; "
          "auto picks float32 here";
+}
+
+Precision open_precision(const std::string& stage, const std::string& key, const std::string& name,
+                         const c10::Device& device, bool warn) {
+  std::string why;
+  const Precision precision = resolve_precision(name, device, why);
+  if (name == "auto") {
+    // Through std::cout, as the console log (train.log) and the muting of ranks > 0 are.
+    std::cout << stage << ": " << key << " auto: " << precision_name(precision) << " (" << why
+              << ")" << std::endl;
+  } else if (warn) {
+    const std::string slow = slow_cpu_bf16(device, precision, cpu_native_bf16());
+    if (!slow.empty()) std::cerr << stage << ": warning: " << key << " bf16 " << slow << std::endl;
+  }
+  return precision;
 }
 
 bool cuda_available() { return torch::cuda::is_available(); }

@@ -72,6 +72,13 @@ PrecisionChoice auto_precision(bool is_cuda, int cuda_major, int cuda_minor,
 // reason in `why`), anything else through parse_precision (`why` left empty).
 Precision resolve_precision(const std::string& name, const c10::Device& device, std::string& why);
 
+// resolve_precision for a stage opening on `device`, saying what it chose: "auto" prints
+// "<stage>: <key> auto: bf16 (<why>)" on std::cout; bf16 named where auto would not pick it
+// prints "<stage>: warning: <key> bf16 <slow_cpu_bf16>" on std::cerr when `warn` (false on the
+// ranks whose console is muted, so it is said once).
+Precision open_precision(const std::string& stage, const std::string& key, const std::string& name,
+                         const c10::Device& device, bool warn = true);
+
 // For bf16 asked for by name on a CPU where auto would not pick it: why it runs slowly there
 // (or fails: LibTorch 1.13's oneDNN has no bf16 convolution without AVX-512), to follow
 // "mixed_precision bf16" in a warning; "" elsewhere. `cpu_bf16`: cpu_native_bf16().

@@ -93,15 +93,7 @@ void UpscaleStage::open() {
   // On the one thread that runs LibTorch work (runtime/model/compute_thread.h).
   ComputeThread::global().run([&] {
     Impl& m = *impl_;
-    std::string why;
-    m.precision = resolve_precision(m.precision_name, m.run.device, why);
-    if (m.precision_name == "auto") {
-      std::cout << "upscale: precision auto: " << precision_name(m.precision) << " (" << why << ")"
-                << std::endl;
-    } else if (const std::string slow = slow_cpu_bf16(m.run.device, m.precision, cpu_native_bf16());
-               !slow.empty()) {
-      std::cerr << "upscale: warning: precision bf16 " << slow << std::endl;
-    }
+    m.precision = open_precision("upscale", "precision", m.precision_name, m.run.device);
     if (m.precision == Precision::kFp16 && !m.run.device.is_cuda()) {
       throw RunError(kFp16OnCpu);  // only when CUDA went away since the spec was checked
     }

@@ -324,15 +324,8 @@ void TrainStepStage::open() {
     if (s.dist.world_size > 1 && s.device->is_cuda()) {
       s.device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(s.dist.local_rank));
     }
-    std::string why;
-    s.precision = resolve_precision(s.precision_name, *s.device, why);
-    if (s.precision_name == "auto") {
-      std::cout << "train_step: mixed_precision auto: " << precision_name(s.precision) << " ("
-                << why << ")" << std::endl;
-    } else if (const std::string slow = slow_cpu_bf16(*s.device, s.precision, cpu_native_bf16());
-               !slow.empty() && s.dist.rank == 0) {  // once, as the auto line (muted on others)
-      std::cerr << "train_step: warning: mixed_precision bf16 " << slow << std::endl;
-    }
+    s.precision = open_precision("train_step", "mixed_precision", s.precision_name, *s.device,
+                                 /*warn=*/s.dist.rank == 0);
     if (s.precision == Precision::kFp16 && !s.device->is_cuda()) {
       // Only when CUDA went away since the spec was checked.
       throw RunError("mixed_precision fp16 needs a CUDA device; use bf16 on CPU");
