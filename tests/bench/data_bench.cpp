@@ -10,7 +10,9 @@
 //   3. the real pipeline sample -> decode -> split -> augment -> batch -> a counting sink, no
 //      training, num_workers = --workers, for --steps optimizer steps: samples/s, MB/s, the
 //      ratio to "raw decode rate x workers", RSS (peak and sampled current);
-//   4. the same with 4x the steps: peak RSS must not grow with the steps.
+//   4. the same with 4x the steps: peak RSS must not grow with the steps;
+//   5. run 4 again with raw 8-bit micro-batches (the GPU data path);
+//   6. the host conversion of a raw micro-batch: raw_to_float_rgb against plain LibTorch ops.
 //
 //   data_bench [--steps 100] [--workers 2] [--formats small_540,medium_169] [--batch 4]
 //              [--files 24] [--prefetch 4] [--raw-passes 3] [--data-root DIR] [--keep]
@@ -49,8 +51,10 @@
 #include "runtime/config/config.h"
 #include "runtime/config/specs.h"
 #include "runtime/data/dataset.h"
+#include "runtime/data/formats.h"
 #include "runtime/data/image.h"
 #include "runtime/data/mock_data.h"
+#include "runtime/data/pixels.h"
 #include "stages/data/messages.h"
 
 namespace vsr {
@@ -477,6 +481,56 @@ std::string fixed(double v, int precision = 1) {
   return o.str();
 }
 
+// 6. What a raw micro-batch costs to convert on the host (train_step with `pixels: raw` on the
+// CPU): raw_to_float_rgb against the LibTorch ops it used before (a strided copy of the BGR
+// channels reversed, then a multiply), on --workers intra-op threads, for a micro-batch of
+// --batch samples of the first format (GT and 7 LR frames at the mock data's scale 3).
+void host_conversion(const Options& o) {
+  const FormatInfo& f = format_info(o.formats.at(0));
+  const int scale = MockDataOptions{}.scale;
+  const int threads = at::get_num_threads();
+  at::set_num_threads(o.workers);
+  at::manual_seed(1);
+  const std::vector<at::Tensor> batch = {
+      at::randint(0, 256, {o.batch, 7, f.height / scale, f.width / scale, 3}, at::kByte),
+      at::randint(0, 256, {o.batch, f.height, f.width, 3}, at::kByte)};
+  const auto libtorch_ops = [](const at::Tensor& t) {
+    const std::int64_t d = t.dim();
+    std::vector<std::int64_t> order, sizes;
+    for (std::int64_t i = 0; i < d - 3; ++i) {
+      order.push_back(i);
+      sizes.push_back(t.size(i));
+    }
+    order.insert(order.end(), {d - 1, d - 3, d - 2});
+    sizes.insert(sizes.end(), {3, t.size(d - 3), t.size(d - 2)});
+    at::Tensor out = at::empty(sizes, t.options().dtype(at::kFloat));
+    out.copy_(t.permute(order).flip({d - 3}));
+    return out.mul_(static_cast<double>(1.0f / 255.0f));
+  };
+  const int reps = 20;
+  const auto time = [&](const auto& convert) {
+    double best = 1e30;
+    for (int pass = 0; pass < 3; ++pass) {
+      const auto start = Clock::now();
+      for (int i = 0; i < reps; ++i) {
+        for (const at::Tensor& t : batch) convert(t);
+      }
+      best = std::min(best, seconds_since(start) / reps);
+    }
+    return best;
+  };
+  bool same = true;
+  for (const at::Tensor& t : batch) same = same && at::equal(raw_to_float_rgb(t), libtorch_ops(t));
+  const double ops = time(libtorch_ops);
+  const double fast = time([](const at::Tensor& t) { return raw_to_float_rgb(t); });
+  at::set_num_threads(threads);
+  std::cout << "\n== host conversion of a raw micro-batch (" << o.batch << " x " << f.name
+            << ", GT + 7 LR frames, " << o.workers << " threads, best of 3 x " << reps << ")\n"
+            << "  LibTorch ops (strided copy, multiply): " << fixed(1000.0 * ops, 2) << " ms\n"
+            << "  raw_to_float_rgb:                      " << fixed(1000.0 * fast, 2) << " ms ("
+            << fixed(ops / fast, 2) << "x), results " << (same ? "equal" : "DIFFER") << "\n";
+}
+
 std::string first_line(const std::string& path, const std::string& key) {
   std::ifstream in(path);
   std::string line;
@@ -730,6 +784,7 @@ int run(const Options& o) {
             << " ms vs " << fixed(1000.0 * busy_per_sample(b, "batch"), 3)
             << " ms: " << fixed(100.0 * busy_per_sample(c, "batch") / busy_per_sample(b, "batch"))
             << "%\n";
+  host_conversion(o);
   return 0;
 }
 

@@ -3,6 +3,7 @@
 #include "runtime/data/pixels.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -53,6 +54,35 @@ TEST_P(PixelForms, RawConvertedEqualsTheFloatFormBitForBit) {
   EXPECT_FLOAT_EQ(converted[0][5][6].item<float>(), static_cast<float>(red / top));
 }
 
+// The host's conversion (rows split over LibTorch's threads) equals LibTorch's own strided
+// conversion, which a non-contiguous input still takes, on a batch larger than one split.
+TEST_P(PixelForms, HostConversionOverThreadsEqualsTheStridedOne) {
+  const cv::Mat img = every_value(GetParam(), 61, 47);
+  at::Tensor raw = at::empty({61, 47, 3}, raw_pixel_dtype(GetParam()));
+  copy_raw(img, raw);
+  const int threads = at::get_num_threads();
+  at::set_num_threads(2);
+  // Six images that differ: [2, 3, 61, 47, 3].
+  const at::Tensor batch =
+      at::cat({raw, raw.flip({0}), raw.flip({1}), raw.roll(5, 0), raw.roll(9, 1), raw.flip({0, 1})})
+          .view({2, 3, 61, 47, 3});
+  const at::Tensor fast = raw_to_float_rgb(batch);
+  // The same values in a non-contiguous tensor: every other column of one twice as wide.
+  const at::Tensor wide = at::empty({2, 3, 61, 94, 3}, batch.options());
+  wide.slice(3, 0, 94, 2).copy_(batch);
+  const at::Tensor strided = wide.slice(3, 0, 94, 2);
+  ASSERT_FALSE(strided.is_contiguous());
+  const at::Tensor reference = raw_to_float_rgb(strided);
+  at::set_num_threads(threads);
+  EXPECT_TRUE(fast.is_contiguous());
+  EXPECT_TRUE(bitwise_equal(fast, reference));
+  // Each image equals the float form of its own pixels.
+  at::Tensor host = at::empty({3, 61, 47}, at::kFloat);
+  copy_float_rgb(img, host);
+  EXPECT_TRUE(bitwise_equal(fast[0][0], host));
+  EXPECT_FALSE(bitwise_equal(fast[0][1], host));
+}
+
 // Flips applied while copying give what copying the flipped image gives, in both forms, on
 // sides that are no multiple of a vector's width.
 TEST_P(PixelForms, FlipsWhileCopyingEqualCopyingTheFlippedImage) {
@@ -72,13 +102,34 @@ TEST_P(PixelForms, FlipsWhileCopyingEqualCopyingTheFlippedImage) {
     EXPECT_TRUE(bitwise_equal(raw_to_float_rgb(raw), got)) << flips.x << flips.y;
   }
   // Every width around the 5-pixel steps of the reversed row copy, and a raw view.
-  for (int width = 2; width <= 17; ++width) {
+  for (int width = 1; width <= 25; ++width) {
     const cv::Mat narrow = every_value(GetParam(), 3, width);
     at::Tensor raw = at::empty({3, width, 3}, raw_pixel_dtype(GetParam()));
     at::Tensor raw_want = at::empty_like(raw);
     copy_raw(narrow, raw, Flips{true, false});
     copy_raw(apply_flips(narrow, Flips{true, false}), raw_want);
     EXPECT_TRUE(at::equal(raw, raw_want)) << width;
+    // The float form, both ways along x, against each value converted on its own (the 8-pixel
+    // steps of the 8-bit AVX2 rows and their tails).
+    const double top = GetParam() == CV_8UC3 ? 255.0 : 65535.0;
+    const float scale = static_cast<float>(1.0 / top);
+    for (const bool flip : {false, true}) {
+      at::Tensor planes = at::empty({3, 3, width}, at::kFloat);
+      copy_float_rgb(narrow, planes, Flips{flip, false});
+      const auto got = planes.accessor<float, 3>();
+      int wrong = 0;
+      for (int y = 0; y < 3; ++y) {
+        for (int x = 0; x < width; ++x) {
+          const int from = flip ? width - 1 - x : x;
+          for (int c = 0; c < 3; ++c) {
+            const double v = GetParam() == CV_8UC3 ? narrow.at<cv::Vec3b>(y, from)[2 - c]
+                                                   : narrow.at<cv::Vec3w>(y, from)[2 - c];
+            wrong += got[c][y][x] != static_cast<float>(v) * scale;
+          }
+        }
+      }
+      EXPECT_EQ(wrong, 0) << "width " << width << " flip " << flip;
+    }
   }
   {
     const cv::Mat view = img(cv::Rect(4, 1, 23, 9));
