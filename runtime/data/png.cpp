@@ -13,6 +13,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <tmmintrin.h>
+#endif
 
 namespace vsr {
 
@@ -206,6 +209,22 @@ void row_to_bgr(const std::uint8_t* src, T* dst, int width) {
   }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+// 8-bit RGB to BGR, the common case, five pixels per 16-byte shuffle (SSSE3 pshufb) where the
+// loop above moves a byte at a time. Each store's 16th byte is the next pixel's first, written
+// again by the next store or the tail; the loop stops while a whole load is inside the row.
+__attribute__((target("ssse3"))) void rgb8_to_bgr_ssse3(const std::uint8_t* __restrict src,
+                                                        std::uint8_t* __restrict dst, int width) {
+  const __m128i swap = _mm_setr_epi8(2, 1, 0, 5, 4, 3, 8, 7, 6, 11, 10, 9, 14, 13, 12, 15);
+  int x = 0;
+  for (; x + 6 <= width; x += 5) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 3 * x));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 3 * x), _mm_shuffle_epi8(v, swap));
+  }
+  row_to_bgr<std::uint8_t, 3>(src + 3 * x, dst + 3 * x, width - x);
+}
+#endif
+
 template <class T>
 void convert_row(const std::uint8_t* src, T* dst, int width, int channels) {
   switch (channels) {
@@ -214,6 +233,12 @@ void convert_row(const std::uint8_t* src, T* dst, int width, int channels) {
     case 2:
       return row_to_bgr<T, 2>(src, dst, width);
     case 3:
+#if defined(__x86_64__) && defined(__GNUC__)
+      if constexpr (sizeof(T) == 1) {
+        static const bool ssse3 = __builtin_cpu_supports("ssse3");
+        if (ssse3) return rgb8_to_bgr_ssse3(src, dst, width);
+      }
+#endif
       return row_to_bgr<T, 3>(src, dst, width);
     default:
       return row_to_bgr<T, 4>(src, dst, width);

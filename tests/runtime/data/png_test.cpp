@@ -169,6 +169,17 @@ TEST(PngFast, EveryColourTypeDepthAndFilterMatchesOpenCv) {
   }
 }
 
+// 8-bit RGB rows go through a 5-pixel shuffle and a tail: every width around those steps.
+TEST(PngFast, RgbRowsOfEveryWidthAroundTheShuffleStepsMatchOpenCv) {
+  for (int width = 1; width <= 17; ++width) {
+    EncodeOptions o;
+    o.color_type = color_type_for(3);
+    o.filter = [](int y) { return y % 5; };
+    expect_same_as_opencv(encode_png(content(width, 3, 3, CV_8U, 11u + width), o),
+                          "width " + std::to_string(width));
+  }
+}
+
 TEST(PngFast, SplitIdatStoredBlocksAndAncillaryChunks) {
   const cv::Mat img = content(64, 40, 3, CV_8U, 3);
   EncodeOptions o;
