@@ -8,7 +8,7 @@
 //   train_bench [--steps 60] [--crop 96] [--batch 4] [--channels 16] [--blocks 2]
 //               [--device cpu|cuda|auto] [--precision off|auto|bf16|fp16] [--channels-last
 //               auto|true|false] [--workers 2] [--cache-mb 0] [--pause-data auto|on|off]
-//               [--data-root DIR]
+//               [--data-root DIR] [--raw-first true|false] [--warmup 20]
 // The real feed runs a fifth time with TRAINING.pause_data off (decode beside the step), to
 // compare with the --pause-data of the other four.
 // Each run also prints the cores it kept busy (process CPU time / wall time) and the
@@ -58,6 +58,8 @@ struct Options {
   long long cache_mb = 0;              // DATA.cache_mb
   std::string pause_data = "auto";     // TRAINING.pause_data of the four runs
   std::string data_root;               // a dataset (general, 7frames, small_540); "": mock data
+  bool raw_first = false;              // each feed raw then float (order effects show as swaps)
+  int warmup = 20;                     // untimed steps of each of the four runs first
 };
 
 // What one run cost the process besides wall time.
@@ -190,20 +192,23 @@ int run(const Options& o) {
   }
   const fs::path root = mock ? mock->root() : fs::path(o.data_root);
 
-  const std::vector<std::string> sets = {"DATA.data_root=" + root.string(),
-                                         "TRAINING.total_steps=" + std::to_string(o.steps),
-                                         "TRAINING.warmup_steps=1",
-                                         "TRAINING.batch_size.small_540=" + std::to_string(o.batch),
-                                         "DATA.augmentation.crop=" + std::to_string(o.crop),
-                                         "MODEL.base_channels=" + std::to_string(o.channels),
-                                         "MODEL.num_blocks=" + std::to_string(o.blocks),
-                                         "TRAINING.device=" + o.device,
-                                         "TRAINING.mixed_precision=" + o.precision,
-                                         "MODEL.channels_last=" + o.channels_last,
-                                         "VALIDATION.val_interval=1000000",
-                                         "CHECKPOINT.checkpoint_interval=1000000",
-                                         "DATA.num_workers=" + std::to_string(o.workers),
-                                         "DATA.cache_mb=" + std::to_string(o.cache_mb)};
+  const auto sets_for = [&](int steps) {
+    return std::vector<std::string>{"DATA.data_root=" + root.string(),
+                                    "TRAINING.total_steps=" + std::to_string(steps),
+                                    "TRAINING.warmup_steps=1",
+                                    "TRAINING.batch_size.small_540=" + std::to_string(o.batch),
+                                    "DATA.augmentation.crop=" + std::to_string(o.crop),
+                                    "MODEL.base_channels=" + std::to_string(o.channels),
+                                    "MODEL.num_blocks=" + std::to_string(o.blocks),
+                                    "TRAINING.device=" + o.device,
+                                    "TRAINING.mixed_precision=" + o.precision,
+                                    "MODEL.channels_last=" + o.channels_last,
+                                    "VALIDATION.val_interval=1000000",
+                                    "CHECKPOINT.checkpoint_interval=1000000",
+                                    "DATA.num_workers=" + std::to_string(o.workers),
+                                    "DATA.cache_mb=" + std::to_string(o.cache_mb)};
+  };
+  const std::vector<std::string> sets = sets_for(o.steps);
   const std::string demo = std::string(VSR_SOURCE_DIR) + "/configs/demo.yaml";
   const TrainConfig config = load_config(demo, sets);
   const json compiled = compile_config_file(demo, sets);
@@ -217,8 +222,24 @@ int run(const Options& o) {
   double seconds[2][2];  // [synthetic][raw]
   RunCost cost[2][2];
   PeakMemory peak;
+  // Untimed warm-up: without it, whichever feed of a pair ran second ran 4-10% faster
+  // (tests/bench/README.md, --raw-first).
+  if (o.warmup > 0) {
+    Options w = o;
+    w.steps = o.warmup;
+    const std::vector<std::string> warm_sets = sets_for(o.warmup);
+    const TrainConfig warm_config = load_config(demo, warm_sets);
+    const json warm_compiled = compile_config_file(demo, warm_sets);
+    std::string ignored;
+    for (const bool synthetic : {true, false}) {
+      for (const bool raw : {false, true}) {
+        run_spec(training_spec(warm_config, warm_compiled, synthetic, raw, w, o.pause_data), r,
+                 &ignored);
+      }
+    }
+  }
   for (const bool synthetic : {true, false}) {
-    for (const bool raw : {false, true}) {
+    for (const bool raw : {o.raw_first, !o.raw_first}) {
       cost[synthetic][raw] =
           run_spec(training_spec(config, compiled, synthetic, raw, o, o.pause_data), r,
                    synthetic || raw ? &table : &table_real);
@@ -232,10 +253,10 @@ int run(const Options& o) {
   std::printf(
       "train_bench: %d steps, batch %d, GT crop %d, model %d channels x %d blocks, device %s, "
       "precision %s, channels_last %s, %d decode workers, cache_mb %lld, pause_data %s, %d torch "
-      "threads, %s\n",
+      "threads, %s%s\n",
       o.steps, o.batch, o.crop, o.channels, o.blocks, o.device.c_str(), o.precision.c_str(),
       o.channels_last.c_str(), o.workers, o.cache_mb, o.pause_data.c_str(), at::get_num_threads(),
-      mock ? "mock data (16 pairs)" : root.c_str());
+      mock ? "mock data (16 pairs)" : root.c_str(), o.raw_first ? ", raw feeds before float" : "");
   auto rate = [&](bool synthetic, bool raw) { return o.steps / seconds[synthetic][raw]; };
   std::printf("  synthetic in-memory batches, float: %.2f steps/s (%.1f s)\n", rate(true, false),
               seconds[1][0]);
@@ -282,7 +303,7 @@ int main(int argc, char** argv) {
            "[--blocks 2] [--device cpu|cuda|auto]\n"
            "                   [--precision off|auto|bf16|fp16] [--channels-last auto|true|false]\n"
            "                   [--workers 2] [--cache-mb 0] [--pause-data auto|on|off] "
-           "[--data-root DIR]\n"
+           "[--data-root DIR] [--raw-first true|false] [--warmup 20]\n"
            "  times --steps optimizer steps of configs/demo.yaml's train_step fed by the "
            "data stages\n"
            "  and by synthetic in-memory batches (tests/bench/README.md)\n";
@@ -315,10 +336,16 @@ int main(int argc, char** argv) {
       o.pause_data = argv[i + 1];
     else if (k == "--data-root")
       o.data_root = argv[i + 1];
+    else if (k == "--warmup")
+      o.warmup = v;
+    else if (k == "--raw-first" &&
+             (std::string(argv[i + 1]) == "true" || std::string(argv[i + 1]) == "false"))
+      o.raw_first = std::string(argv[i + 1]) == "true";
     else {
       std::cerr << "train_bench: unknown option " << k
                 << "; options: --steps --crop --batch --channels --blocks --device --precision "
-                   "--channels-last --workers --cache-mb --pause-data --data-root\n";
+                   "--channels-last --workers --cache-mb --pause-data --data-root --raw-first "
+                   "true|false --warmup\n";
       return 2;
     }
   }
