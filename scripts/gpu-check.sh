@@ -19,9 +19,9 @@
 # folder) as Release with the g++ found first on PATH (also nvcc's host compiler), build
 # vsr_flow gpu_tests train_bench with -j$(nproc), run ctest -L gpu (no test with the label
 # fails too; tests that GTEST_SKIP themselves pass in ctest, so they are named as a warning) and
-# train_bench --device cuda --steps 30. Each phase runs under timeout
-# (GPU_CHECK_{CONFIGURE,BUILD,TEST,BENCH}_TIMEOUT, default 60/230/100/40 s: with the torch and
-# nvidia-smi probes, 30 and 10 s at most, under 8 minutes in all); the phase that runs out is
+# train_bench --device cuda --steps 30 --warmup 5. Each phase runs under timeout
+# (GPU_CHECK_{CONFIGURE,BUILD,TEST,BENCH}_TIMEOUT, default 60/230/100/50 s: with the torch and
+# nvidia-smi probes, 30 and 10 s at most, 8 minutes in all at most); the phase that runs out is
 # named. Results: $OUT/gpu-check-results.txt when $OUT is set (the device runner collects $OUT),
 # else gpu-check-results.txt at the repository root (date, host, GPU, driver, torch and CUDA,
 # phase times, ctest summary and failures, train_bench's lines, status: passed|failed|skipped);
@@ -69,7 +69,7 @@ fi
 t_configure=${GPU_CHECK_CONFIGURE_TIMEOUT:-60}
 t_build=${GPU_CHECK_BUILD_TIMEOUT:-230}
 t_test=${GPU_CHECK_TEST_TIMEOUT:-100}
-t_bench=${GPU_CHECK_BENCH_TIMEOUT:-40}
+t_bench=${GPU_CHECK_BENCH_TIMEOUT:-50}
 arch=x86_64-linux-gnu
 
 # ---- What results holds; written at every exit path of the full run.
@@ -95,7 +95,7 @@ write_results() {  # STATUS
       sed 's/^/  /' <<<"$ctest_summary"
     fi
     if [[ -n $bench_lines ]]; then
-      echo "train_bench --device cuda --steps 30:"
+      echo "train_bench --device cuda --steps 30 --warmup 5:"
       sed 's/^/  /' <<<"$bench_lines"
     fi
     [[ -z $reason ]] || echo "reason: $reason"
@@ -417,7 +417,7 @@ test_reason=$reason
 reason=""
 
 bench_ok=1
-phase bench "$t_bench" "$build/tests/bench/train_bench" --device cuda --steps 30 || bench_ok=0
+phase bench "$t_bench" "$build/tests/bench/train_bench" --device cuda --steps 30 --warmup 5 || bench_ok=0
 bench_lines=$(tail -n 40 "$logs/bench.log")
 bench_reason=$reason
 
