@@ -77,11 +77,6 @@ inline void bgr_row_to_planes_reversed(const T* __restrict src, float* __restric
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define VSR_PIXEL_AVX2 1
-// 8-bit rows with AVX2, 8 pixels a step: the 24 bytes are two overlapping 16-byte loads (bytes
-// 0-15 and 8-23, so nothing outside the pixels is read), two byte shuffles per channel gather
-// its 8 values (in reverse order for a flip along x), which are widened, converted and
-// multiplied by the same float as the scalar loop: the same bits, a third of the instructions
-// of what GCC makes of that stride-3 loop (tests/bench/README.md, data_bench).
 // Writes 8 floats of one channel: the bytes that mask_lo picks from lo and mask_hi from hi,
 // times scale.
 __attribute__((target("avx2"))) inline void gather_plane(float* dst, __m128i lo, __m128i hi,
@@ -92,6 +87,11 @@ __attribute__((target("avx2"))) inline void gather_plane(float* dst, __m128i lo,
       dst, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)), _mm256_set1_ps(scale)));
 }
 
+// 8-bit rows with AVX2, 8 pixels a step: the 24 bytes are two overlapping 16-byte loads (bytes
+// 0-15 and 8-23, so nothing outside the pixels is read), two byte shuffles per channel gather
+// its 8 values (in reverse order for a flip along x), which are widened, converted and
+// multiplied by the same float as the scalar loop: the same bits, a third of the instructions
+// of what GCC makes of that stride-3 loop (tests/bench/README.md, data_bench).
 template <bool kReversed>
 __attribute__((target("avx2"))) void row_to_planes_avx2(const std::uint8_t* __restrict src,
                                                         float* __restrict r, float* __restrict g,
@@ -285,14 +285,30 @@ bool is_raw_pixels(const at::Tensor& t) {
   return t.scalar_type() == at::kByte || t.scalar_type() == at::kShort;
 }
 
-at::Tensor raw_to_float_rgb(const at::Tensor& t) {
-  if (t.scalar_type() == at::kFloat) return t;
+namespace {
+
+// raw_to_float_rgb's check of its input: throws unless t is [..., H, W, 3] uint8 or int16.
+void check_raw(const at::Tensor& t) {
   if (!is_raw_pixels(t) || t.dim() < 3 || t.size(-1) != 3) {
     throw std::invalid_argument("raw pixels must be [..., H, W, 3] uint8 or int16, found " +
                                 c10::str(t.sizes()) + " " + c10::toString(t.scalar_type()));
   }
+}
+
+}  // namespace
+
+at::Tensor raw_to_float_rgb(const at::Tensor& t) {
+  if (t.scalar_type() == at::kFloat) return t;
+  check_raw(t);
+  if (t.device().is_cpu() && t.is_contiguous()) {
+    return cpu_raw_to_float_rgb(t, t.scalar_type() == at::kShort);
+  }
+  return raw_to_float_rgb_by_ops(t);
+}
+
+at::Tensor raw_to_float_rgb_by_ops(const at::Tensor& t) {
+  check_raw(t);
   const bool wide = t.scalar_type() == at::kShort;
-  if (t.device().is_cpu() && t.is_contiguous()) return cpu_raw_to_float_rgb(t, wide);
   // int16 holds the bits of uint16: widen and mask back to 0..65535.
   const at::Tensor values = wide ? t.to(at::kInt).bitwise_and(0xFFFF) : t;
   const std::int64_t d = t.dim();

@@ -33,6 +33,12 @@ bool is_raw_pixels(const at::Tensor& t);
 
 // [..., H, W, 3] raw (uint8 or int16 bits of uint16) -> [..., 3, H, W] contiguous float32 RGB
 // in [0, 1], on t's device. A float tensor is returned as it is.
+// A contiguous tensor on the host is converted row by row with the float form's own code, over
+// LibTorch's intra-op threads; anything else goes through raw_to_float_rgb_by_ops.
 at::Tensor raw_to_float_rgb(const at::Tensor& t);
+
+// The same conversion in LibTorch's own ops (a strided copy with the channels reversed, then a
+// multiply), on any device and any strides, for raw tensors only; the same bits.
+at::Tensor raw_to_float_rgb_by_ops(const at::Tensor& t);
 
 }  // namespace vsr

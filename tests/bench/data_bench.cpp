@@ -482,8 +482,9 @@ std::string fixed(double v, int precision = 1) {
 }
 
 // 6. What a raw micro-batch costs to convert on the host (train_step with `pixels: raw` on the
-// CPU): raw_to_float_rgb against the LibTorch ops it used before (a strided copy of the BGR
-// channels reversed, then a multiply), on --workers intra-op threads, for a micro-batch of
+// CPU): raw_to_float_rgb against raw_to_float_rgb_by_ops, the LibTorch ops it used before (a
+// strided copy of the BGR channels reversed, then a multiply), on --workers intra-op threads, for a
+// micro-batch of
 // --batch samples of the first format (GT and 7 LR frames at the mock data's scale 3).
 void host_conversion(const Options& o) {
   const FormatInfo& f = format_info(o.formats.at(0));
@@ -494,19 +495,6 @@ void host_conversion(const Options& o) {
   const std::vector<at::Tensor> batch = {
       at::randint(0, 256, {o.batch, 7, f.height / scale, f.width / scale, 3}, at::kByte),
       at::randint(0, 256, {o.batch, f.height, f.width, 3}, at::kByte)};
-  const auto libtorch_ops = [](const at::Tensor& t) {
-    const std::int64_t d = t.dim();
-    std::vector<std::int64_t> order, sizes;
-    for (std::int64_t i = 0; i < d - 3; ++i) {
-      order.push_back(i);
-      sizes.push_back(t.size(i));
-    }
-    order.insert(order.end(), {d - 1, d - 3, d - 2});
-    sizes.insert(sizes.end(), {3, t.size(d - 3), t.size(d - 2)});
-    at::Tensor out = at::empty(sizes, t.options().dtype(at::kFloat));
-    out.copy_(t.permute(order).flip({d - 3}));
-    return out.mul_(static_cast<double>(1.0f / 255.0f));
-  };
   const int reps = 20;
   const auto time = [&](const auto& convert) {
     double best = 1e30;
@@ -520,8 +508,9 @@ void host_conversion(const Options& o) {
     return best;
   };
   bool same = true;
-  for (const at::Tensor& t : batch) same = same && at::equal(raw_to_float_rgb(t), libtorch_ops(t));
-  const double ops = time(libtorch_ops);
+  for (const at::Tensor& t : batch)
+    same = same && at::equal(raw_to_float_rgb(t), raw_to_float_rgb_by_ops(t));
+  const double ops = time([](const at::Tensor& t) { return raw_to_float_rgb_by_ops(t); });
   const double fast = time([](const at::Tensor& t) { return raw_to_float_rgb(t); });
   at::set_num_threads(threads);
   std::cout << "\n== host conversion of a raw micro-batch (" << o.batch << " x " << f.name

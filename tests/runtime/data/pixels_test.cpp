@@ -76,6 +76,7 @@ TEST_P(PixelForms, HostConversionOverThreadsEqualsTheStridedOne) {
   at::set_num_threads(threads);
   EXPECT_TRUE(fast.is_contiguous());
   EXPECT_TRUE(bitwise_equal(fast, reference));
+  EXPECT_TRUE(bitwise_equal(fast, raw_to_float_rgb_by_ops(batch)));
   // Each image equals the float form of its own pixels.
   at::Tensor host = at::empty({3, 61, 47}, at::kFloat);
   copy_float_rgb(img, host);
